@@ -1,0 +1,3 @@
+from artver.entry import main
+
+main()

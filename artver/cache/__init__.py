@@ -1,0 +1,1 @@
+"""Content-addressed storage: hashing, directory manifests, the object store and links."""

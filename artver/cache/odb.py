@@ -1,0 +1,181 @@
+"""The local object store: `<root>/<2 hex>/<30 hex>`, objects read-only and written once.
+
+Every write goes to a temp file in `<root>/tmp` and is renamed into place, so an interrupted
+command never leaves a partial object under its final name.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from pathlib import Path
+
+from artver.cache import links
+from artver.cache.hashing import CHUNK, hash_bytes, new_hasher
+from artver.cache.tree import Manifest
+from artver.errors import ArtverError
+from artver.fsutil import DISK_FULL_ERRNOS, disk_full, temp_name, unlink_quietly
+
+OBJECT_MODE = 0o444
+
+
+class CorruptObjectError(ArtverError):
+    pass
+
+
+class ObjectStore:
+    def __init__(self, root: Path, link_types: list[str], shared: str | None = None) -> None:
+        self.root = Path(root)
+        self.tmp_dir = self.root / "tmp"
+        self.linker = links.Linker(link_types)
+        self.dir_mode = 0o2775 if shared == "group" else None
+        self._made_dirs: set[str] = set()
+
+    # -- paths -----------------------------------------------------------------------------
+    def path_of(self, oid: str) -> str:
+        return os.path.join(self.root, oid[:2], oid[2:])
+
+    def exists(self, oid: str) -> bool:
+        return os.path.exists(self.path_of(oid))
+
+    def _ensure_dir(self, path: str) -> None:
+        if path in self._made_dirs:
+            return
+        os.makedirs(path, exist_ok=True)
+        if self.dir_mode is not None:
+            try:
+                os.chmod(path, self.dir_mode)
+            except PermissionError:
+                pass  # another user of a shared cache made it
+        self._made_dirs.add(path)
+
+    def _tmp_path(self, oid_hint: str = "obj") -> str:
+        self._ensure_dir(str(self.tmp_dir))
+        return temp_name(self.tmp_dir / oid_hint)
+
+    def _publish(self, tmp: str, oid: str) -> None:
+        final = self.path_of(oid)
+        self._ensure_dir(os.path.dirname(final))
+        os.chmod(tmp, OBJECT_MODE)
+        os.replace(tmp, final)
+
+    # -- writing -----------------------------------------------------------------------------
+    def add_bytes(self, data: bytes, oid: str) -> None:
+        if self.exists(oid):
+            return
+        tmp = self._tmp_path(oid)
+        try:
+            with open(tmp, "wb") as fobj:
+                fobj.write(data)
+            self._publish(tmp, oid)
+        except BaseException as exc:
+            self._fail(tmp, exc)
+
+    def add_manifest(self, manifest: Manifest) -> str:
+        data = manifest.to_bytes()
+        oid = hash_bytes(data) + ".dir"
+        self.add_bytes(data, oid)
+        return oid
+
+    def ingest_copy(self, src: str) -> tuple[str, int]:
+        """Copy `src` into the store, hashing while copying: one read and one write."""
+        tmp = self._tmp_path()
+        hasher = new_hasher()
+        size = 0
+        try:
+            if not self.linker.try_reflink(src, tmp):
+                with open(src, "rb") as fin, open(tmp, "wb") as fout:
+                    for chunk in iter(lambda: fin.read(CHUNK), b""):
+                        hasher.update(chunk)
+                        fout.write(chunk)
+                        size += len(chunk)
+            else:
+                with open(tmp, "rb") as fin:
+                    for chunk in iter(lambda: fin.read(CHUNK), b""):
+                        hasher.update(chunk)
+                        size += len(chunk)
+            oid = hasher.hexdigest()
+            if self.exists(oid):
+                unlink_quietly(tmp)
+            else:
+                self._publish(tmp, oid)
+            return oid, size
+        except BaseException as exc:
+            self._fail(tmp, exc)
+
+    def ingest_known(self, src: str, oid: str) -> str:
+        """Bring `src`, whose content hashes to `oid`, into the store; returns the link type
+        the workspace file should now have.
+
+        Copies re-hash the bytes on the way in, so a file that changed since it was hashed is
+        never stored under the wrong id. Hardlinks and symlinks fall back along the user's
+        preference list when the filesystem refuses them.
+        """
+        for how in self.linker.candidates():
+            if how in ("copy", "reflink"):
+                if not self.exists(oid):
+                    got, _ = self.ingest_copy(src)
+                    if got != oid:
+                        raise ArtverError(
+                            f"{src} changed while artver was reading it; run the command again"
+                        )
+                return how
+            if self.exists(oid):
+                return how
+            tmp = self._tmp_path(oid)
+            try:
+                if how == "hardlink":
+                    os.link(src, tmp)
+                else:  # symlink: the bytes move into the cache, the workspace links back
+                    os.rename(src, tmp)
+                self._publish(tmp, oid)
+                return how
+            except OSError as exc:
+                unlink_quietly(tmp)
+                if exc.errno not in links.UNSUPPORTED:
+                    self._fail(tmp, exc)
+                self.linker.mark_broken(how)
+            except BaseException as exc:
+                self._fail(tmp, exc)
+        return "copy"
+
+    def _fail(self, tmp: str, exc: BaseException):
+        unlink_quietly(tmp)
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            raise disk_full(exc, f"the cache ({self.root})") from None
+        raise exc
+
+    # -- reading -----------------------------------------------------------------------------
+    def read_manifest(self, oid: str) -> Manifest:
+        try:
+            with open(self.path_of(oid), "rb") as fobj:
+                data = fobj.read()
+        except FileNotFoundError:
+            raise
+        if hash_bytes(data) + ".dir" != oid:
+            raise CorruptObjectError(
+                f"the cache object {oid} is corrupt (its content does not match its id)",
+                hint="Delete it from the cache and run `artver pull` or `artver add` again.",
+            )
+        try:
+            return Manifest.from_bytes(data)
+        except ValueError as exc:
+            raise CorruptObjectError(f"the cache object {oid} is {exc}") from None
+
+    def materialize(
+        self, oid: str, dest: str, executable: bool, link_type: str | None = None
+    ) -> str:
+        """Place object `oid` at `dest` (atomically replacing what is there); returns the link used."""
+        src = self.path_of(oid)
+        try:
+            return self.linker.place(src, dest, executable, only=link_type)
+        except OSError as exc:
+            if exc.errno in DISK_FULL_ERRNOS:
+                raise disk_full(exc, dest) from None
+            if exc.errno == errno.ENOENT and not os.path.exists(src):
+                raise FileNotFoundError(src) from None
+            raise
+
+    def remove_tmp(self) -> None:
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)

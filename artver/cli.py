@@ -1,0 +1,283 @@
+"""The command line: parse arguments, call a use-case, print. No logic lives here.
+
+One guard (`run`) turns ArtverError into a message on stderr and its exit code; tracebacks
+are shown only with -v.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from artver import __version__
+from artver.errors import ArtverError
+from artver.ui import human_size, out
+
+app = typer.Typer(
+    name="artver",
+    help="Version data, models and the pipelines that make them, next to code in Git.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else.")]
+TargetsArg = Annotated[
+    Optional[list[str]],  # noqa: UP045 - typer needs Optional here
+    typer.Argument(help="Tracked paths or their .artver files (default: all)."),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.result(f"artver {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only errors and results.")] = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show tracebacks.")] = False,
+    directory: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("-C", help="Run as if started in this directory.", show_default=False),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    out.quiet = quiet
+    out.verbose = verbose
+    if directory is not None:
+        try:
+            os.chdir(directory)
+        except OSError as exc:
+            raise ArtverError(f"cannot change to {directory}: {exc.strerror}") from None
+
+
+def _repo():
+    from artver.repo import Repo
+
+    repo = Repo.find(Path.cwd(), out.progress())
+    repo.on_lock_wait = lambda holder: out.info(f"Waiting for the repository lock ({holder})...")
+    return repo
+
+
+def _git_add_hint(paths: list[Path]) -> None:
+    if paths:
+        shown = " ".join(sorted({os.path.relpath(p) for p in paths}))
+        out.info(f"\nTo track the changes with git, run:\n\n    git add {shown}\n")
+
+
+@app.command()
+def init(
+    no_git: Annotated[bool, typer.Option("--no-git", help="Allow a repo outside Git.")] = False,
+    force: Annotated[bool, typer.Option("-f", "--force", help="Re-initialise.")] = False,
+) -> None:
+    """Make .artver/ in the current Git repository."""
+    from artver.repo import Repo
+
+    repo = Repo.init(Path.cwd(), no_git=no_git, force=force)
+    out.info(f"Initialised artver in {repo.artver_dir}")
+    _git_add_hint([repo.artver_dir / "config.yaml", repo.artver_dir / ".gitignore"])
+
+
+@app.command()
+def add(
+    paths: Annotated[list[str], typer.Argument(help="Files, directories or glob patterns.")],
+) -> None:
+    """Hash, cache and track files or directories; write PATH.artver."""
+    from artver.ops.add import add as do_add
+
+    results = do_add(_repo(), paths, Path.cwd())
+    to_git: list[Path] = []
+    for res in results:
+        data = res.pointer.data_path()
+        o = res.pointer.out
+        what = f"{o.nfiles} files, " if o.nfiles is not None else ""
+        verb = "Added" if res.previous is None else ("Updated" if res.changed else "Unchanged")
+        out.info(f"{verb} {os.path.relpath(data)} ({what}{human_size(o.size)})")
+        if res.changed or res.gitignore:
+            to_git.append(res.pointer.file)
+        if res.gitignore:
+            to_git.append(res.gitignore)
+    _git_add_hint(to_git)
+
+
+@app.command()
+def status(targets: TargetsArg = None, json: JsonOpt = False) -> None:
+    """Show tracked data that is modified or missing in the workspace."""
+    from artver.ops.status import status as do_status
+
+    results = do_status(_repo(), targets or [], Path.cwd())
+    if json:
+        out.json({"artifacts": [r.to_dict() for r in results]})
+        return
+    changed = [r for r in results if r.state != "ok"]
+    if not changed:
+        out.result("Data is up to date." if results else "Nothing is tracked yet.")
+        return
+    for res in changed:
+        out.result(f"{res.path}: {res.state}")
+        for kind, paths in res.changes.items():
+            for path in paths:
+                out.result(f"    {kind}: {res.path}/{path}")
+        if not res.details_known:
+            out.result("    (which files changed is unknown: the old manifest is not in the cache)")
+    out.info("\nRun `artver add` to record the changes or `artver checkout` to discard them.")
+
+
+@app.command()
+def checkout(
+    targets: TargetsArg = None,
+    force: Annotated[
+        bool, typer.Option("-f", "--force", help="Discard changes that are not in the cache.")
+    ] = False,
+    relink: Annotated[
+        bool, typer.Option("--relink", help="Re-create every file with the current link type.")
+    ] = False,
+) -> None:
+    """Make the workspace match the pointer files."""
+    from artver.ops.checkout import checkout as do_checkout
+
+    res = do_checkout(_repo(), targets or [], Path.cwd(), force=force, relink=relink)
+    if not res.artifacts_changed:
+        out.info("Workspace already matches the pointers.")
+        return
+    c = res.counts
+    for shown in res.artifacts_changed:
+        out.info(f"Checked out {shown}")
+    out.info(
+        f"{c['create']} created, {c['modify']} modified, {c['delete']} deleted"
+        + (f", {c['relink']} relinked" if c["relink"] else "")
+    )
+
+
+@app.command()
+def commit(targets: TargetsArg = None) -> None:
+    """Record the current content of tracked paths into their pointer files."""
+    from artver.ops.commit import commit as do_commit
+
+    results = do_commit(_repo(), targets or [], Path.cwd())
+    changed = [r for r in results if r.changed]
+    for res in changed:
+        out.info(f"Committed {os.path.relpath(res.pointer.data_path())}")
+    if not changed:
+        out.info("Nothing to commit: pointers already match the workspace.")
+    _git_add_hint([r.pointer.file for r in changed] + [r.gitignore for r in results if r.gitignore])
+
+
+@app.command("ls")
+def list_(targets: TargetsArg = None, json: JsonOpt = False) -> None:
+    """List tracked artifacts with size, file count and state."""
+    from artver.ops.ls import ls
+
+    items = ls(_repo(), targets or [], Path.cwd())
+    if json:
+        out.json({"artifacts": [i.to_dict() for i in items]})
+        return
+    rows = [[i.path, human_size(i.size), str(i.nfiles), i.state] for i in items]
+    out.table(["path", "size", "files", "state"], rows)
+
+
+@app.command()
+def doctor(json: JsonOpt = False) -> None:
+    """Versions, cache location and link type, remotes, platform."""
+    from artver.ops.doctor import doctor as do_doctor
+
+    info = do_doctor(Path.cwd())
+    if json:
+        out.json(info)
+        return
+    for key, value in info.items():
+        if isinstance(value, dict):
+            out.result(f"{key}:")
+            for sub, val in value.items():
+                out.result(f"  {sub}: {val}")
+        else:
+            out.result(f"{key}: {value}")
+
+
+@app.command()
+def config(
+    key: Annotated[Optional[str], typer.Argument(help="section.option")] = None,  # noqa: UP045
+    value: Annotated[Optional[str], typer.Argument(help="New value.")] = None,  # noqa: UP045
+    global_: Annotated[bool, typer.Option("--global", help="The per-user file.")] = False,
+    local: Annotated[
+        bool, typer.Option("--local", help="config.local.yaml (not committed).")
+    ] = False,
+    unset: Annotated[bool, typer.Option("--unset", help="Remove the key.")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Read or set configuration (like `git config`)."""
+    from artver import config as cfg
+    from artver.errors import UsageError
+
+    if global_ and local:
+        raise UsageError("use only one of --global and --local")
+    level = "global" if global_ else "local" if local else "repo"
+    artver_dir = None
+    if level != "global" or key is None or value is None:
+        try:
+            artver_dir = _repo().artver_dir
+        except ArtverError:
+            if level != "global":
+                raise
+    if key is None:
+        merged = cfg.Config.load(artver_dir).data
+        if json:
+            out.json(merged)
+        else:
+            for line in _flatten(merged):
+                out.result(line)
+        return
+    if unset or value is not None:
+        cfg.set_value(cfg.level_path(artver_dir, level), key, None if unset else value)
+        return
+    current = cfg.Config.load(artver_dir).get(key)
+    if current is None:
+        raise ArtverError(f"{key} is not set")
+    out.json(current) if json else out.result(_format_value(current))
+
+
+def _format_value(value: object) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _flatten(data: dict, prefix: str = "") -> list[str]:
+    lines = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            lines.extend(_flatten(value, f"{prefix}{key}."))
+        elif value is not None:
+            lines.append(f"{prefix}{key}={_format_value(value)}")
+    return lines
+
+
+def run() -> None:
+    """Run the CLI with the one error guard."""
+    try:
+        app()
+    except ArtverError as exc:
+        if out.verbose:
+            traceback.print_exc()
+        out.error(str(exc))
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        out.error("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # a bug or an unexpected OS condition: still no traceback
+        if out.verbose:
+            traceback.print_exc()
+            sys.exit(1)
+        out.error(f"{type(exc).__name__}: {exc} (run with -v for the traceback)")
+        sys.exit(1)

@@ -1,0 +1,172 @@
+"""Configuration: defaults < global (per user) < repo (`.artver/config.yaml`) < local.
+
+`config.local.yaml` holds machine-specific settings and secrets and is never committed.
+This is the only module that reads `ARTVER_*` environment variables.
+Files are rewritten with ruamel.yaml in round-trip mode so users' comments survive.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from artver.errors import ConfigError
+
+LEVELS = ("global", "repo", "local")
+LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
+
+DEFAULTS: dict[str, Any] = {
+    "cache": {"type": ["reflink", "copy"], "dir": None, "shared": None},
+    "core": {"jobs": None, "lock_wait": 10.0},
+}
+
+
+def global_config_path() -> Path:
+    explicit = os.environ.get("ARTVER_GLOBAL_CONFIG")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "artver" / "config.yaml"
+
+
+def level_path(artver_dir: Path | None, level: str) -> Path:
+    if level == "global":
+        return global_config_path()
+    if artver_dir is None:
+        raise ConfigError(f"the {level} config needs an artver repository (run `artver init`)")
+    return artver_dir / ("config.local.yaml" if level == "local" else "config.yaml")
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    from artver.yamlio import YAMLParseError, load_yaml
+
+    try:
+        data = load_yaml(text)
+    except YAMLParseError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@dataclass
+class Config:
+    """The merged view of every level; `get("cache.type")` reads a dotted key."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, artver_dir: Path | None) -> Config:
+        merged = _merge({}, DEFAULTS)
+        merged = _merge(merged, _load_yaml(global_config_path()))
+        if artver_dir is not None:
+            merged = _merge(merged, _load_yaml(artver_dir / "config.yaml"))
+            merged = _merge(merged, _load_yaml(artver_dir / "config.local.yaml"))
+        return cls(merged)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        node: Any = self.data
+        for part in key.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    @property
+    def link_types(self) -> list[str]:
+        raw = self.get("cache.type")
+        types = [t.strip() for t in raw.split(",")] if isinstance(raw, str) else list(raw or [])
+        bad = [t for t in types if t not in LINK_TYPES]
+        if bad or not types:
+            raise ConfigError(
+                f"cache.type must list link types from {', '.join(LINK_TYPES)}; got {raw!r}"
+            )
+        return types
+
+    @property
+    def jobs(self) -> int:
+        raw = self.get("core.jobs")
+        if raw is None:
+            return min(32, 4 * (os.cpu_count() or 1))
+        try:
+            jobs = int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"core.jobs must be a whole number; got {raw!r}") from None
+        if jobs < 1:
+            raise ConfigError(f"core.jobs must be at least 1; got {jobs}")
+        return jobs
+
+    @property
+    def lock_wait(self) -> float:
+        raw = os.environ.get("ARTVER_LOCK_WAIT", self.get("core.lock_wait"))
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"core.lock_wait must be a number of seconds; got {raw!r}") from None
+
+
+def _coerce(value: str) -> Any:
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def set_value(path: Path, key: str, value: str | None) -> None:
+    """Set (or with `value=None` remove) a dotted key in one config file, keeping comments."""
+    from artver.yamlio import dump_roundtrip, load_roundtrip
+
+    parts = key.split(".")
+    if len(parts) < 2 or not all(parts):
+        raise ConfigError(f"config keys look like section.option; got {key!r}")
+    doc = load_roundtrip(path.read_text(encoding="utf-8")) if path.exists() else None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    node = doc
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            if value is None:
+                raise ConfigError(f"{key} is not set in {path}")
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"{'.'.join(parts[:-1])} in {path} is not a section")
+        node = child
+    if value is None:
+        if parts[-1] not in node:
+            raise ConfigError(f"{key} is not set in {path}")
+        del node[parts[-1]]
+    else:
+        node[parts[-1]] = _coerce(value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from artver.fsutil import atomic_write_text
+
+    atomic_write_text(path, dump_roundtrip(doc))

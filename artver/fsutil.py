@@ -1,0 +1,52 @@
+"""Small filesystem helpers shared by every layer: atomic writes, temp names, disk-full mapping."""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from pathlib import Path
+
+from artver.errors import DiskFullError
+
+DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def temp_name(final: Path | str) -> str:
+    final = str(final)
+    head, tail = os.path.split(final)
+    return os.path.join(head, f".{tail}.{secrets.token_hex(4)}.tmp")
+
+
+def disk_full(exc: OSError, where: str) -> DiskFullError:
+    return DiskFullError(
+        f"no space left while writing {where}; nothing was recorded",
+        hint="Free some space (or point cache.dir at a larger disk) and run the command again.",
+    )
+
+
+def atomic_write_bytes(path: Path | str, data: bytes, mode: int | None = None) -> None:
+    """Write `data` to `path` so readers see the old content or the new one, never a part."""
+    tmp = temp_name(path)
+    try:
+        with open(tmp, "wb") as fobj:
+            fobj.write(data)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        unlink_quietly(tmp)
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            raise disk_full(exc, str(path)) from None
+        raise
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -1,0 +1,176 @@
+"""`artver add`: hash, cache and track files or directories; write `<path>.artver`."""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from artver import pointer as pointers
+from artver import scm
+from artver.cache.tree import Manifest
+from artver.errors import PathError, PointerError
+from artver.ops.snapshot import Snapshot, scan, take
+from artver.pointer import SUFFIX, Output, Pointer, is_pointer_file, pointer_path_for
+from artver.repo import Repo
+from artver.workspace import WsFile, parallel_map
+
+GLOB_CHARS = set("*?[")
+
+
+@dataclass
+class AddResult:
+    pointer: Pointer
+    previous: Output | None  # what the pointer recorded before, if it existed
+    gitignore: Path | None  # the .gitignore that was changed, if any
+
+    @property
+    def changed(self) -> bool:
+        return self.previous is None or self.previous.oid != self.pointer.out.oid
+
+
+def expand_targets(targets: list[str], cwd: Path) -> list[tuple[Path, str]]:
+    """Absolute paths for the targets, expanding globs that name no literal path."""
+    found: dict[Path, str] = {}
+    for target in targets:
+        literal = Path(os.path.abspath(cwd / target))
+        if GLOB_CHARS & set(target) and not os.path.lexists(literal):
+            matches = sorted(glob.glob(target, root_dir=cwd, recursive=True))
+            matches = [m for m in matches if not is_pointer_file(m)]
+            if not matches:
+                raise PathError(target, "no paths match this pattern")
+            for match in matches:
+                found.setdefault(Path(os.path.abspath(cwd / match)), match)
+        else:
+            found.setdefault(literal, target)
+    return list(found.items())
+
+
+def tracking_ancestor(repo: Repo, path: Path) -> Path | None:
+    """The nearest parent directory of `path` that a pointer file tracks."""
+    for parent in path.parents:
+        if parent == repo.root or not scm.is_inside(parent, repo.root):
+            return None
+        if parent.with_name(parent.name + SUFFIX).is_file():
+            return parent
+    return None
+
+
+def validate(repo: Repo, path: Path, shown: str, cwd: Path) -> None:
+    repo.check_inside(path, shown)
+    if path == repo.root:
+        raise PathError(shown, "is the repository root; track the data directories inside it")
+    if is_pointer_file(path):
+        raise PathError(shown, "is a pointer file; name the data it tracks instead")
+    if not os.path.lexists(path):
+        raise PathError(shown, "no such file or directory")
+    ancestor = tracking_ancestor(repo, path)
+    if ancestor is not None:
+        owner = repo.display(ancestor, cwd)
+        raise PathError(
+            shown,
+            f"is inside {owner}, which is already tracked by {owner}{SUFFIX}",
+            hint=f"Run `artver add {owner}` to record its new content.",
+        )
+
+
+def _check_no_nested(paths: list[tuple[Path, str]], scans: list[tuple[str, list[WsFile]]]) -> None:
+    for (path, shown), (_, files) in zip(paths, scans, strict=True):
+        nested = [f.rel for f in files if f.rel.endswith(SUFFIX)]
+        if nested:
+            raise PathError(
+                shown,
+                f"contains the pointer file {nested[0]}: it would be tracked twice",
+                hint="Track the inner path or the outer one, not both.",
+            )
+        for other, other_shown in paths:
+            if other != path and scm.is_inside(other, path):
+                raise PathError(other_shown, f"is inside {shown}, which is also being added")
+
+
+def _ingest(repo: Repo, snapshot: Snapshot) -> Output:
+    odb = repo.odb
+    name = snapshot.path.name
+    if snapshot.kind == "dir":
+        manifest: Manifest = snapshot.manifest()
+        dir_oid = manifest.oid
+        if not (repo.state.is_complete(dir_oid) and odb.exists(dir_oid)):
+            _ingest_files(repo, snapshot)
+            odb.add_manifest(manifest)
+            repo.state.mark_complete(dir_oid)
+        _link_back(repo, snapshot)
+        return Output(name, dir_oid, manifest.size, manifest.nfiles)
+    _ingest_files(repo, snapshot)
+    _link_back(repo, snapshot)
+    return Output(name, snapshot.oids[""], snapshot.files[0].size)
+
+
+def _ingest_files(repo: Repo, snapshot: Snapshot) -> None:
+    odb = repo.odb
+    todo = [f for f in snapshot.files if not odb.exists(snapshot.oids[f.rel])]
+    list(parallel_map(lambda f: odb.ingest_known(f.abspath, snapshot.oids[f.rel]), todo, 8))
+
+
+def _link_back(repo: Repo, snapshot: Snapshot) -> None:
+    """With hardlink/symlink caches, make workspace files links to their cache objects."""
+    odb = repo.odb
+    how = odb.linker.current
+    if how not in ("hardlink", "symlink"):
+        return
+    for f in snapshot.files:
+        obj = odb.path_of(snapshot.oids[f.rel])
+        if how == "symlink" and os.path.islink(f.abspath) and os.readlink(f.abspath) == obj:
+            continue
+        if how == "hardlink" and os.path.exists(f.abspath) and os.stat(obj).st_ino == f.inode:
+            continue
+        odb.materialize(snapshot.oids[f.rel], f.abspath, f.executable, link_type=how)
+
+
+def _on_miss(repo: Repo):
+    """How a file the state DB does not know is read: while copying into the cache when the
+    cache copies (one read, one write), else hashed here and linked into the cache later."""
+    odb = repo.odb
+    if odb.linker.current in ("copy", "reflink"):
+        return lambda f: odb.ingest_copy(f.abspath)[0]
+    return None
+
+
+def cache_path(
+    repo: Repo, path: Path, shown: str, scanned: tuple[str, list[WsFile]] | None = None
+) -> Output:
+    """Store what is at `path` in the cache and return the output that records it."""
+    snapshot = take(repo, path, shown, _on_miss(repo), scanned)
+    if snapshot.kind == "missing":
+        raise PathError(shown, "no such file or directory")
+    return _ingest(repo, snapshot)
+
+
+def add(repo: Repo, targets: list[str], cwd: Path) -> list[AddResult]:
+    paths = expand_targets(targets, cwd)
+    with repo.lock("artver add"):
+        for path, shown in paths:
+            validate(repo, path, shown, cwd)
+        scans = [scan(repo, path, shown) for path, shown in paths]
+        _check_no_nested(paths, scans)
+        outputs = [
+            cache_path(repo, path, shown, scanned)
+            for (path, shown), scanned in zip(paths, scans, strict=True)
+        ]
+        return [record(repo, path, out) for (path, _), out in zip(paths, outputs, strict=True)]
+
+
+def record(repo: Repo, path: Path, out: Output) -> AddResult:
+    file = pointer_path_for(path)
+    previous: Output | None = None
+    extra: dict = {}
+    if file.is_file():
+        try:
+            old = pointers.load(file)
+            previous, extra = old.out, old.extra
+        except PointerError:  # a broken pointer is simply replaced by a good one
+            previous = None
+    pointer = Pointer(file, [out], extra)
+    pointers.save(pointer)
+    gitignore = scm.ensure_ignored(path)
+    return AddResult(pointer, previous, gitignore)

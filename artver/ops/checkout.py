@@ -1,0 +1,151 @@
+"""`artver checkout`: make the workspace match what the pointers record."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from artver import scm
+from artver.cache.odb import CorruptObjectError
+from artver.cache.tree import FileEntry
+from artver.errors import MissingObjectsError, WouldLoseDataError
+from artver.ops.plan import Change, plan_checkout, would_lose
+from artver.ops.snapshot import Snapshot, take
+from artver.pointer import Pointer
+from artver.repo import Repo
+from artver.state import Known
+from artver.workspace import parallel_map
+
+
+@dataclass
+class CheckoutResult:
+    counts: Counter = field(default_factory=Counter)  # create/modify/delete/relink
+    artifacts_changed: list[str] = field(default_factory=list)
+    artifacts_unchanged: int = 0
+
+
+@dataclass
+class _Job:
+    pointer: Pointer
+    snapshot: Snapshot
+    changes: list[Change]
+    shown: str
+
+
+def _recorded(repo: Repo, pointer: Pointer, shown: str, missing: dict[str, str]) -> dict:
+    out = pointer.out
+    odb = repo.odb
+    if not out.is_dir:
+        if not odb.exists(out.oid):
+            missing[shown] = out.oid
+        return {"": FileEntry("", out.oid, out.size)}
+    try:
+        manifest = odb.read_manifest(out.oid)
+    except (FileNotFoundError, CorruptObjectError):
+        missing[shown] = out.oid
+        return {}
+    if not (repo.state.is_complete(out.oid)):
+        absent = [e for e in manifest.entries if not odb.exists(e.oid)]
+        for entry in absent[:5]:
+            missing[f"{shown}/{entry.path}"] = entry.oid
+        if len(absent) > 5:
+            missing[f"{shown} (and {len(absent) - 5} more files)"] = out.oid
+        if not absent:
+            repo.state.mark_complete(out.oid)
+    return manifest.by_path()
+
+
+def _target(root: Path, rel: str) -> Path:
+    return root / rel if rel else root
+
+
+def _apply(repo: Repo, job: _Job) -> None:
+    root = job.snapshot.path
+    deletes = [c for c in job.changes if c.typ == "delete"]
+    places = [c for c in job.changes if c.new is not None]
+    for change in deletes:
+        os.unlink(_target(root, change.path))
+    is_dir = job.pointer.out.is_dir
+    _prune_empty_dirs(root, [c.path for c in deletes], keep_root=is_dir)
+    if is_dir:
+        root.mkdir(parents=True, exist_ok=True)
+    made: set[Path] = set()
+    for change in places:
+        parent = _target(root, change.path).parent
+        if parent not in made:
+            parent.mkdir(parents=True, exist_ok=True)
+            made.add(parent)
+    odb = repo.odb
+
+    def place(change: Change) -> tuple[str, Known]:
+        dest = _target(root, change.path)
+        assert change.new is not None
+        odb.materialize(change.new.oid, str(dest), change.new.executable)
+        st = os.stat(dest)
+        return change.path, Known(st.st_ino, st.st_mtime_ns, st.st_size, change.new.oid)
+
+    repo.progress.start("checkout", len(places), sum(c.new.size for c in places if c.new))
+    placed = []
+    for change, result in parallel_map(place, places, repo.config.jobs):
+        placed.append(result)
+        repo.progress.advance(1, change.new.size if change.new else 0)
+    repo.progress.finish()
+    base = repo.rel(root)
+    repo.state.save(
+        ((f"{base}/{rel}" if rel else base, known) for rel, known in placed), trusted=True
+    )
+    scm.ensure_ignored(root)
+
+
+def _prune_empty_dirs(root: Path, deleted: list[str], keep_root: bool) -> None:
+    """Remove directories that our deletions left empty (never anything else)."""
+    candidates = set()
+    for rel in deleted:
+        parent = _target(root, rel).parent
+        while parent != root.parent and (parent == root or root in parent.parents):
+            candidates.add(parent)
+            parent = parent.parent
+    for directory in sorted(candidates, key=lambda p: len(p.parts), reverse=True):
+        if directory == root and keep_root:
+            continue
+        try:
+            directory.rmdir()
+        except OSError:
+            pass  # not empty: it holds something we were not asked to remove
+
+
+def checkout(
+    repo: Repo, targets: list[str], cwd: Path, force: bool = False, relink: bool = False
+) -> CheckoutResult:
+    with repo.lock("artver checkout"):
+        result = CheckoutResult()
+        missing: dict[str, str] = {}
+        jobs: list[_Job] = []
+        for pointer in repo.pointers(targets, cwd):
+            path = pointer.data_path()
+            shown = repo.display(path, cwd)
+            snapshot = take(repo, path, shown)
+            if snapshot.oid == pointer.out.oid and not relink:
+                result.artifacts_unchanged += 1
+                scm.ensure_ignored(path)
+                continue
+            recorded = _recorded(repo, pointer, shown, missing)
+            changes = plan_checkout(recorded, snapshot.oids, relink)
+            jobs.append(_Job(pointer, snapshot, changes, shown))
+        if missing:
+            raise MissingObjectsError(missing)
+        if not force:
+            lost = [
+                f"{job.shown}/{c.path}" if c.path else job.shown
+                for job in jobs
+                for c in would_lose(job.changes, repo.odb.exists)
+            ]
+            if lost:
+                raise WouldLoseDataError(lost)
+        for job in jobs:
+            _apply(repo, job)
+            result.counts.update(c.typ for c in job.changes)
+            result.artifacts_changed.append(job.shown)
+        return result

@@ -1,0 +1,68 @@
+"""`artver status`: how the workspace differs from what the pointers record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from artver.cache.odb import CorruptObjectError
+from artver.ops.snapshot import take
+from artver.pointer import Pointer
+from artver.repo import Repo
+
+OK, MODIFIED, MISSING = "ok", "modified", "missing"
+
+
+@dataclass
+class ArtifactStatus:
+    path: str  # repo-relative data path
+    pointer: str  # repo-relative pointer file
+    state: str  # ok | modified | missing
+    kind: str  # "file" or "dir" as recorded
+    changes: dict[str, list[str]] = field(default_factory=dict)  # modified/new/deleted
+    details_known: bool = True  # False when the recorded manifest is not in the cache
+
+    def to_dict(self) -> dict:
+        data = {"path": self.path, "pointer": self.pointer, "state": self.state, "kind": self.kind}
+        if self.changes:
+            data["changes"] = self.changes
+        if not self.details_known:
+            data["details"] = "unknown: the recorded directory manifest is not in the cache"
+        return data
+
+
+def compare(recorded: dict[str, str], current: dict[str, str]) -> dict[str, list[str]]:
+    """Per-file differences between two {relpath: oid} maps. Pure."""
+    modified = sorted(p for p, oid in current.items() if p in recorded and recorded[p] != oid)
+    new = sorted(p for p in current if p not in recorded)
+    deleted = sorted(p for p in recorded if p not in current)
+    return {k: v for k, v in (("modified", modified), ("new", new), ("deleted", deleted)) if v}
+
+
+def artifact_status(repo: Repo, pointer: Pointer, cwd: Path) -> ArtifactStatus:
+    out = pointer.out
+    path = pointer.data_path()
+    shown = repo.display(path, cwd)
+    result = ArtifactStatus(
+        repo.rel(path), repo.rel(pointer.file), OK, "dir" if out.is_dir else "file"
+    )
+    snapshot = take(repo, path, shown)
+    if snapshot.kind == "missing":
+        result.state = MISSING
+        return result
+    if snapshot.oid == out.oid:
+        return result
+    result.state = MODIFIED
+    if out.is_dir and snapshot.kind == "dir":
+        try:
+            manifest = repo.odb.read_manifest(out.oid)
+        except (FileNotFoundError, CorruptObjectError):
+            result.details_known = False
+            return result
+        recorded = {e.path: e.oid for e in manifest.entries}
+        result.changes = compare(recorded, snapshot.oids)
+    return result
+
+
+def status(repo: Repo, targets: list[str], cwd: Path) -> list[ArtifactStatus]:
+    return [artifact_status(repo, p, cwd) for p in repo.pointers(targets, cwd)]

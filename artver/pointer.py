@@ -1,0 +1,126 @@
+"""Pointer files (`<path>.artver`): the small YAML file committed to Git for each tracked path."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from artver.cache.hashing import ALGORITHM, is_valid_oid
+from artver.cache.tree import is_dir_oid
+from artver.errors import PointerError
+
+SUFFIX = ".artver"
+OUT_KEYS = {"path", "hash", "oid", "size", "nfiles"}
+
+
+@dataclass
+class Output:
+    path: str  # relative to the pointer file's directory, posix
+    oid: str
+    size: int
+    nfiles: int | None = None
+    hash: str = ALGORITHM
+
+    @property
+    def is_dir(self) -> bool:
+        return is_dir_oid(self.oid)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "path": self.path,
+            "hash": self.hash,
+            "oid": self.oid,
+            "size": self.size,
+        }
+        if self.nfiles is not None:
+            data["nfiles"] = self.nfiles
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Output:
+        if not isinstance(data, dict):
+            raise PointerError(where, "each entry of 'outs' must be a mapping")
+        for key in ("path", "oid"):
+            if key not in data:
+                raise PointerError(where, f"an entry of 'outs' has no '{key}'")
+        path, oid = data["path"], data["oid"]
+        algo = data.get("hash", ALGORITHM)
+        if not isinstance(path, str) or not path or os.path.isabs(path):
+            raise PointerError(where, f"'path' must be a relative path; got {path!r}")
+        if ".." in Path(path).parts:
+            raise PointerError(where, f"'path' must not leave the pointer's directory: {path}")
+        if algo != ALGORITHM:
+            raise PointerError(where, f"unsupported hash algorithm {algo!r} (expected {ALGORITHM})")
+        if not isinstance(oid, str) or not is_valid_oid(oid):
+            raise PointerError(
+                where, f"'oid' must be 32 lowercase hex characters (plus '.dir'); got {oid!r}"
+            )
+        size = data.get("size", 0)
+        nfiles = data.get("nfiles")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise PointerError(where, f"'size' must be a whole number of bytes; got {size!r}")
+        if nfiles is not None and (not isinstance(nfiles, int) or nfiles < 0):
+            raise PointerError(where, f"'nfiles' must be a whole number; got {nfiles!r}")
+        return cls(path=path, oid=oid, size=size, nfiles=nfiles, hash=algo)
+
+
+@dataclass
+class Pointer:
+    file: Path  # absolute path of the .artver file
+    outs: list[Output]
+    extra: dict[str, Any] = field(default_factory=dict)  # keys we do not own, kept on rewrite
+
+    @property
+    def out(self) -> Output:
+        return self.outs[0]
+
+    def data_path(self, out: Output | None = None) -> Path:
+        return self.file.parent / (out or self.out).path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"outs": [o.to_dict() for o in self.outs], **self.extra}
+
+
+def pointer_path_for(data_path: Path) -> Path:
+    return data_path.with_name(data_path.name + SUFFIX)
+
+
+def is_pointer_file(path: Path | str) -> bool:
+    return str(path).endswith(SUFFIX)
+
+
+def load(path: Path, display: str | None = None) -> Pointer:
+    from artver.yamlio import YAMLParseError, load_yaml
+
+    where = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise PointerError(where, "it is not UTF-8 text") from None
+    except OSError as exc:
+        raise PointerError(where, exc.strerror or str(exc)) from None
+    try:
+        data = load_yaml(text)
+    except YAMLParseError as exc:
+        raise PointerError(where, f"bad YAML at {exc}") from None
+    if not isinstance(data, dict) or "outs" not in data:
+        raise PointerError(where, "expected a mapping with an 'outs' list")
+    outs = data["outs"]
+    if not isinstance(outs, list) or not outs:
+        raise PointerError(where, "'outs' must be a non-empty list")
+    extra = {k: v for k, v in data.items() if k != "outs"}
+    return Pointer(path, [Output.from_dict(o, where) for o in outs], extra)
+
+
+def dump(pointer: Pointer) -> str:
+    from artver.yamlio import dump_plain
+
+    return dump_plain(pointer.to_dict())
+
+
+def save(pointer: Pointer) -> None:
+    from artver.fsutil import atomic_write_text
+
+    atomic_write_text(pointer.file, dump(pointer))

@@ -1,0 +1,186 @@
+"""The Repo facade: finds the root and opens config, cache, state and the lock.
+
+Use-cases (add, status, checkout, ...) live in `artver.ops` and take a Repo.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+
+from artver import scm
+from artver.cache.odb import ObjectStore
+from artver.config import Config
+from artver.errors import NotARepoError, PathError
+from artver.fsutil import atomic_write_text
+from artver.lock import repo_lock
+from artver.pointer import SUFFIX, Pointer, load
+from artver.progress import NO_PROGRESS, Progress
+from artver.state import StateDB
+
+ARTVER_DIR = ".artver"
+# Directories that never hold pointer files worth finding.
+SKIP_DIRS = {".git", ARTVER_DIR, "node_modules", "__pycache__"}
+
+CONFIG_TEMPLATE = """\
+# artver repository configuration (committed to Git).
+# Machine-specific settings and credentials go in config.local.yaml (never committed).
+cache:
+  # Link types from the cache into the workspace, tried in this order.
+  type: [reflink, copy]
+"""
+
+ARTVER_GITIGNORE = """\
+/cache
+/tmp
+/state.db
+/state.db-*
+/lock
+/config.local.yaml
+"""
+
+
+class Repo:
+    def __init__(self, root: Path, progress: Progress = NO_PROGRESS) -> None:
+        self.root = root
+        self.artver_dir = root / ARTVER_DIR
+        self.progress = progress
+        self.on_lock_wait: Callable[[str], None] | None = None
+
+    # -- finding and creating ------------------------------------------------------------------
+    @classmethod
+    def find(cls, start: Path, progress: Progress = NO_PROGRESS) -> Repo:
+        start = start.resolve()
+        for candidate in (start, *start.parents):
+            if (candidate / ARTVER_DIR).is_dir():
+                repo = cls(candidate, progress)
+                if repo.config.get("core.no_git") is not True and not (
+                    scm.find_git_root(candidate)
+                ):
+                    raise NotARepoError(
+                        f"{candidate} is not inside a Git repository",
+                        hint="Run `git init` there, or `artver init --no-git` to use artver alone.",
+                    )
+                return repo
+        if scm.find_git_root(start) is None:
+            raise NotARepoError(
+                "not inside a Git repository",
+                hint="artver versions data next to code in Git: run `git init`, then `artver init`.",
+            )
+        raise NotARepoError(
+            "not an artver repository (no .artver directory here or above)",
+            hint="Run `artver init` at the top of the Git repository.",
+        )
+
+    @classmethod
+    def init(cls, start: Path, no_git: bool = False, force: bool = False) -> Repo:
+        start = start.resolve()
+        root = scm.find_git_root(start)
+        if root is None:
+            if not no_git:
+                raise NotARepoError(
+                    "not inside a Git repository",
+                    hint="Run `git init` first, or `artver init --no-git` to use artver alone.",
+                )
+            root = start
+        artver_dir = root / ARTVER_DIR
+        if artver_dir.exists() and not force:
+            raise NotARepoError(
+                f"{artver_dir} already exists", hint="Use --force to initialise it again."
+            )
+        artver_dir.mkdir(exist_ok=True)
+        config = artver_dir / "config.yaml"
+        if not config.exists():
+            text = CONFIG_TEMPLATE + ("core:\n  no_git: true\n" if no_git else "")
+            atomic_write_text(config, text)
+        atomic_write_text(artver_dir / ".gitignore", ARTVER_GITIGNORE)
+        return cls(root)
+
+    # -- parts ---------------------------------------------------------------------------------
+    @cached_property
+    def config(self) -> Config:
+        return Config.load(self.artver_dir)
+
+    @cached_property
+    def cache_dir(self) -> Path:
+        configured = self.config.get("cache.dir")
+        if configured:
+            return (self.root / os.path.expanduser(str(configured))).resolve()
+        return self.artver_dir / "cache"
+
+    @cached_property
+    def odb(self) -> ObjectStore:
+        return ObjectStore(self.cache_dir, self.config.link_types, self.config.get("cache.shared"))
+
+    @cached_property
+    def state(self) -> StateDB:
+        return StateDB(self.artver_dir / "state.db")
+
+    @contextmanager
+    def lock(self, command: str) -> Iterator[None]:
+        with repo_lock(self.artver_dir / "lock", command, self.config.lock_wait, self.on_lock_wait):
+            yield
+
+    def close(self) -> None:
+        if "state" in self.__dict__:
+            self.state.close()
+
+    # -- paths ---------------------------------------------------------------------------------
+    def rel(self, path: Path) -> str:
+        """Repo-relative posix path (`path` must be absolute and inside the repo)."""
+        return path.relative_to(self.root).as_posix()
+
+    def display(self, path: Path, cwd: Path | None = None) -> str:
+        return os.path.relpath(path, cwd or Path.cwd())
+
+    def check_inside(self, path: Path, shown: str) -> None:
+        if not scm.is_inside(path, self.root):
+            raise PathError(shown, f"outside the repository ({self.root})")
+        rel_parts = path.relative_to(self.root).parts
+        if rel_parts and rel_parts[0] in (".git", ARTVER_DIR):
+            raise PathError(shown, f"inside {rel_parts[0]}, which artver never tracks")
+
+    # -- pointers ------------------------------------------------------------------------------
+    def iter_pointer_files(self) -> Iterator[Path]:
+        """Every `*.artver` in the work tree, not descending into tracked outputs."""
+        stack = [self.root]
+        while stack:
+            current = stack.pop()
+            try:
+                entries = list(os.scandir(current))
+            except OSError:
+                continue
+            names = {e.name for e in entries}
+            for entry in entries:
+                if entry.name.endswith(SUFFIX) and entry.is_file():
+                    yield Path(entry.path)
+                elif (
+                    entry.is_dir(follow_symlinks=False)
+                    and entry.name not in SKIP_DIRS
+                    and entry.name + SUFFIX not in names
+                    and not os.path.exists(os.path.join(entry.path, "pyvenv.cfg"))
+                ):
+                    stack.append(Path(entry.path))
+
+    def load_pointer(self, path: Path) -> Pointer:
+        return load(path, self.display(path))
+
+    def pointers(self, targets: list[str] | None = None, cwd: Path | None = None) -> list[Pointer]:
+        """Pointers for the targets (data paths or pointer files), or every pointer."""
+        if not targets:
+            return [self.load_pointer(p) for p in sorted(self.iter_pointer_files())]
+        cwd = cwd or Path.cwd()
+        found: list[Pointer] = []
+        for target in targets:
+            path = Path(os.path.abspath(cwd / target))
+            self.check_inside(path, target)
+            pointer_file = (
+                path if path.name.endswith(SUFFIX) else path.with_name(path.name + SUFFIX)
+            )
+            if not pointer_file.is_file():
+                raise PathError(target, "not tracked by artver (no pointer file)")
+            found.append(self.load_pointer(pointer_file))
+        return found

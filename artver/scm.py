@@ -1,0 +1,59 @@
+"""Git: where the repository is and its ignore files.
+
+Finding the work tree and editing `.gitignore` need no Git library. Reading history (revisions,
+trees at a revision) will go through dulwich, imported here and only here, on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from artver.fsutil import atomic_write_text
+
+
+def find_git_root(start: Path) -> Path | None:
+    """The top of the Git work tree containing `start`, like `git rev-parse --show-toplevel`."""
+    current = start.resolve()
+    for candidate in (current, *current.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
+
+
+def ignore_entry(name: str) -> str:
+    """The line that ignores exactly `name` in the .gitignore of its own directory."""
+    escaped = name
+    for special in ("\\", "[", "]", "*", "?", "!", "#"):
+        escaped = escaped.replace(special, "\\" + special)
+    if escaped.endswith(" "):
+        escaped = escaped[:-1] + "\\ "
+    return "/" + escaped
+
+
+def ensure_ignored(path: Path) -> Path | None:
+    """Add `path` to the .gitignore beside it; returns the .gitignore when it changed."""
+    gitignore = path.parent / ".gitignore"
+    line = ignore_entry(path.name)
+    try:
+        text = gitignore.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    if line in text.splitlines():
+        return None
+    if text and not text.endswith("\n"):
+        text += "\n"
+    atomic_write_text(gitignore, text + line + "\n")
+    return gitignore
+
+
+def is_inside(path: Path, parent: Path) -> bool:
+    try:
+        path.relative_to(parent)
+        return True
+    except ValueError:
+        return False
+
+
+def relpath(path: Path, start: Path) -> str:
+    return os.path.relpath(path, start)

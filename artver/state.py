@@ -1,0 +1,114 @@
+"""The state DB (`.artver/state.db`): what we already know about files on this machine.
+
+`hashes` remembers each workspace file's hash by (inode, mtime_ns, size), so a file whose
+stat has not changed is never read again. `complete_dirs` remembers directory manifests
+whose every object is known to be in the local cache.
+
+Reads use the stdlib sqlite3 connection directly because they sit on the path of a no-op
+`status`, where importing sqlite-utils would cost more than the lookups; schema creation and
+writes go through sqlite-utils.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import NamedTuple
+
+SCHEMA_VERSION = 1
+# A file modified this close to (or after) the moment we looked at it may change again
+# within the filesystem's timestamp granularity without its stat changing: never trust it.
+RACY_WINDOW_NS = 100_000_000
+
+
+class Known(NamedTuple):
+    inode: int
+    mtime_ns: int
+    size: int
+    oid: str
+
+
+class StateDB:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        self.started_ns = time.time_ns()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout = 60000")
+            if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                self._migrate(conn)
+            self._conn = conn
+        return self._conn
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        import sqlite_utils
+
+        db = sqlite_utils.Database(conn)
+        db.execute("PRAGMA journal_mode = WAL")
+        with db.atomic():
+            if "hashes" not in db.table_names():
+                db["hashes"].create(
+                    {"path": str, "inode": int, "mtime_ns": int, "size": int, "oid": str},
+                    pk="path",
+                )
+            if "complete_dirs" not in db.table_names():
+                db["complete_dirs"].create({"oid": str}, pk="oid")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- file hashes ---------------------------------------------------------------------------
+    def get(self, path: str) -> Known | None:
+        row = self.conn.execute(
+            "SELECT inode, mtime_ns, size, oid FROM hashes WHERE path = ?", (path,)
+        ).fetchone()
+        return Known(*row) if row else None
+
+    def under(self, prefix: str) -> dict[str, Known]:
+        """Every remembered file below directory `prefix` (repo-relative, posix)."""
+        lo = prefix.rstrip("/") + "/"
+        hi = prefix.rstrip("/") + "0"  # '0' sorts right after '/'
+        rows = self.conn.execute(
+            "SELECT path, inode, mtime_ns, size, oid FROM hashes WHERE path >= ? AND path < ?",
+            (lo, hi),
+        )
+        return {path: Known(ino, mtime, size, oid) for path, ino, mtime, size, oid in rows}
+
+    def save(self, entries: Iterable[tuple[str, Known]], trusted: bool = False) -> None:
+        """Remember hashes. `trusted` is for files artver itself just wrote from the cache,
+        whose content it knows whatever their timestamps say."""
+        cutoff = self.started_ns - RACY_WINDOW_NS
+        rows = [
+            {"path": p, "inode": k.inode, "mtime_ns": k.mtime_ns, "size": k.size, "oid": k.oid}
+            for p, k in entries
+            if trusted or k.mtime_ns < cutoff
+        ]
+        if not rows:
+            return
+        import sqlite_utils
+
+        db = sqlite_utils.Database(self.conn)
+        with db.atomic():
+            db["hashes"].insert_all(rows, replace=True, batch_size=1000)
+
+    # -- directories whose objects are all cached ------------------------------------------------
+    def is_complete(self, dir_oid: str) -> bool:
+        row = self.conn.execute("SELECT 1 FROM complete_dirs WHERE oid = ?", (dir_oid,))
+        return row.fetchone() is not None
+
+    def mark_complete(self, dir_oid: str) -> None:
+        self.conn.execute("INSERT OR IGNORE INTO complete_dirs (oid) VALUES (?)", (dir_oid,))
+
+    def forget_complete(self) -> None:
+        """Called whenever objects may have left the cache (gc, fsck, a deleted object)."""
+        self.conn.execute("DELETE FROM complete_dirs")

@@ -1,0 +1,106 @@
+"""Terminal output: messages on stderr, results on stdout, progress bars only on a terminal.
+
+rich is imported only when a bar or a table is actually drawn.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from typing import Any
+
+from artver.progress import Progress
+
+
+class Output:
+    def __init__(self) -> None:
+        self.quiet = False
+        self.verbose = False
+
+    def result(self, text: str = "") -> None:
+        """What the command produced (stdout); printed even with -q."""
+        print(text)
+
+    def info(self, text: str) -> None:
+        """Commentary (stderr); silent with -q."""
+        if not self.quiet:
+            print(text, file=sys.stderr)
+
+    def error(self, text: str) -> None:
+        print(f"error: {text}", file=sys.stderr)
+
+    def json(self, data: Any) -> None:
+        print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+    def progress(self) -> Progress:
+        if self.quiet or not sys.stderr.isatty():
+            return Progress()
+        return RichProgress()
+
+    def table(self, columns: list[str], rows: list[list[str]]) -> None:
+        if not sys.stdout.isatty():
+            widths = [
+                max(len(str(x)) for x in [c, *(r[i] for r in rows)]) for i, c in enumerate(columns)
+            ]
+            for row in [columns, *rows]:
+                print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*columns, box=None, header_style="bold")
+        for row in rows:
+            table.add_row(*[str(v) for v in row])
+        Console().print(table)
+
+
+class RichProgress(Progress):
+    """One transient bar counting files and bytes; rich's Progress is thread-safe."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._task: Any = None
+        self._files = 0
+        self._lock = threading.Lock()
+
+    def start(self, description: str, files: int, nbytes: int) -> None:
+        from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import Progress as Bar
+
+        self.finish()
+        self._files = 0
+        self._bar = Bar(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[done]}/{task.fields[files]} files"),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+        )
+        self._task = self._bar.add_task(description, total=nbytes, done=0, files=files)
+        self._bar.start()
+
+    def advance(self, files: int, nbytes: int) -> None:
+        if self._bar is None:
+            return
+        with self._lock:
+            self._files += files
+            self._bar.update(self._task, advance=nbytes, done=self._files)
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+out = Output()

@@ -1,0 +1,55 @@
+"""The one place that talks to ruamel.yaml: safe loading with positions, round-trip dumps."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+
+class YAMLParseError(ValueError):
+    """Bad YAML, with the 1-based line and column where it went wrong."""
+
+
+def _yaml(typ: str):
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ=typ, pure=typ != "safe")
+    yaml.default_flow_style = False
+    return yaml
+
+
+def _parse(text: str, typ: str) -> Any:
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    try:
+        return _yaml(typ).load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise YAMLParseError(f"{where}{exc.problem or exc.context}") from None
+    except YAMLError as exc:
+        raise YAMLParseError(str(exc)) from None
+
+
+def load_yaml(text: str) -> Any:
+    """Plain Python values (dicts, lists, scalars)."""
+    return _parse(text, "safe")
+
+
+def load_roundtrip(text: str) -> Any:
+    """A document that keeps comments and key order when dumped again."""
+    return _parse(text, "rt")
+
+
+def dump_roundtrip(doc: Any) -> str:
+    stream = io.StringIO()
+    _yaml("rt").dump(doc, stream)
+    return stream.getvalue()
+
+
+def dump_plain(data: Any) -> str:
+    stream = io.StringIO()
+    yaml = _yaml("rt")
+    yaml.indent(mapping=2, sequence=2, offset=0)
+    yaml.dump(data, stream)
+    return stream.getvalue()

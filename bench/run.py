@@ -1,0 +1,127 @@
+"""Benchmark artver against DVC, side by side, on the same machine in the same run.
+
+Run with artver's virtual environment (`make bench`, i.e. `.venv/bin/python bench/run.py`).
+DVC is installed into its own venv under bench/.work/dvc-venv on first use.
+
+For each operation and round, both tools get a fresh Git repo with a real copy of the same
+seeded data; they are timed one after the other, alternating which goes first. The page cache
+cannot be dropped here, so every operation runs warm: its data is read once, untimed, before.
+Medians over rounds are compared with each other and with physical floors (reading every byte,
+stat-ing every file, `cp`), and each row is checked against its target. The run exits 0 even if
+targets fail (it is a report) and non-zero if a command fails.
+
+Examples:
+    .venv/bin/python bench/run.py                      # everything, 3 rounds
+    .venv/bin/python bench/run.py --scale 0.05 --rounds 1 --only small,version
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from groups import GROUPS, Context
+from harness import CommandFailed, Tools, ensure_dvc, find_artver, run
+from report import render, to_json
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_WORK = HERE / ".work"
+DEFAULT_SEED = 20240601
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    names = ", ".join(f"{g.name} ({g.help})" for g in GROUPS.values())
+    p.add_argument(
+        "--only",
+        default=",".join(GROUPS),
+        help=f"comma-separated groups to run; default all: {names}",
+    )
+    p.add_argument("--scale", type=float, default=1.0, help="scale file count and big file size")
+    p.add_argument("--rounds", type=int, default=3, help="rounds per operation (default 3)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed for all generated data")
+    p.add_argument("--work", type=Path, default=DEFAULT_WORK, help="scratch dir (bench/.work)")
+    args = p.parse_args(argv)
+    args.only = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = [name for name in args.only if name not in GROUPS]
+    if unknown:
+        p.error(f"unknown group(s) {unknown}; choose from {list(GROUPS)}")
+    if args.scale <= 0 or args.rounds < 1:
+        p.error("--scale must be > 0 and --rounds >= 1")
+    return args
+
+
+def machine() -> dict:
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {
+        "cpus": os.cpu_count(),
+        "mem_gib": round(mem / (1 << 30), 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    artver = find_artver()
+    dvc = ensure_dvc(work, log)
+    tools = Tools(python=sys.executable, artver=artver, dvc=dvc)
+    ctx = Context(tools, work, args.scale, args.rounds, args.seed, log)
+    meta = {
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": machine(),
+        "artver": run([artver, "--version"], work).strip(),
+        "dvc": run([dvc, "--version"], work).strip(),
+        "scale": args.scale,
+        "rounds": args.rounds,
+        "seed": args.seed,
+        "groups": args.only,
+    }
+    log(f"artver {meta['artver']}, DVC {meta['dvc']}, scale {args.scale}, rounds {args.rounds}")
+
+    results, error = {}, None
+    for name in args.only:
+        try:
+            results[name] = GROUPS[name].run(ctx)
+        except CommandFailed as exc:
+            error = exc
+            print(exc.details(), file=sys.stderr)
+            break
+
+    m = meta["machine"]
+    print(
+        f"\nartver {meta['artver']} vs DVC {meta['dvc']} | {m['cpus']} CPUs, {m['mem_gib']} GiB"
+        f" | scale {args.scale}, {args.rounds} rounds, medians; peak MB = max RSS of the"
+        " largest process in the command's tree"
+    )
+    print("All runs are warm: the page cache is not dropped; data is read once before timing.")
+    for result in results.values():
+        print()
+        print(render(result))
+
+    out = work / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    doc = {**meta, "results": {name: to_json(r) for name, r in results.items()}}
+    if error:
+        doc["error"] = error.details()
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"\nwrote {out}")
+    if error:
+        print(f"\nFAILED: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
