@@ -68,7 +68,8 @@ class Repo:
         if scm.find_git_root(start) is None:
             raise NotARepoError(
                 "not inside a Git repository",
-                hint="artver versions data next to code in Git: run `git init`, then `artver init`.",
+                hint="artver versions data next to code in Git: run `git init`, then "
+                "`artver init`.",
             )
         raise NotARepoError(
             "not an artver repository (no .artver directory here or above)",

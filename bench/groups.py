@@ -78,7 +78,9 @@ class Repo:
     env: dict[str, str]
 
     def cmd(self, op: str, *args: str) -> list[str]:
-        """`<tool> <op> -q <args>`: both tools take -q after the subcommand."""
+        """Quiet `<tool> <op> <args>`: artver takes -q before the subcommand, DVC after it."""
+        if self.who == "artver":
+            return [self.exe, "-q", op, *args]
         return [self.exe, op, "-q", *args]
 
     def git_then(self, git_args: str, op: str) -> list[str]:

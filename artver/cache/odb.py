@@ -166,7 +166,8 @@ class ObjectStore:
     def materialize(
         self, oid: str, dest: str, executable: bool, link_type: str | None = None
     ) -> str:
-        """Place object `oid` at `dest` (atomically replacing what is there); returns the link used."""
+        """Place object `oid` at `dest`, atomically replacing what is there; returns the link
+        type used."""
         src = self.path_of(oid)
         try:
             return self.linker.place(src, dest, executable, only=link_type)
