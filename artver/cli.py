@@ -263,10 +263,26 @@ def _flatten(data: dict, prefix: str = "") -> list[str]:
     return lines
 
 
+GLOBAL_FLAGS = {"-q": "quiet", "--quiet": "quiet", "-v": "verbose", "--verbose": "verbose"}
+
+
+def _hoist_global_flags(argv: list[str]) -> list[str]:
+    """Accept -q/-v after the subcommand too (`artver add -q data`), as DVC users type them."""
+    if not argv:
+        return argv
+    kept, hoisted = [], []
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            kept.extend(argv[i:])
+            break
+        (hoisted if arg in GLOBAL_FLAGS else kept).append(arg)
+    return hoisted + kept
+
+
 def run() -> None:
     """Run the CLI with the one error guard."""
     try:
-        app()
+        app(args=_hoist_global_flags(sys.argv[1:]), prog_name="artver")
     except ArtverError as exc:
         if out.verbose:
             traceback.print_exc()

@@ -9,7 +9,6 @@ returns `RowSpec`s that pair them up with their targets.
 from __future__ import annotations
 
 import shlex
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,7 +254,7 @@ VERSION_REPS = 5
 def version(ctx: Context) -> GroupResult:
     samples = Samples()
     cmds = [
-        ("floor", "python", [sys.executable, "-c", "pass"]),
+        ("floor", "python", [ctx.tools.python, "-c", "pass"]),
         ("artver", "version", [ctx.tools.artver, "--version"]),
         ("dvc", "version", [ctx.tools.dvc, "--version"]),
     ]

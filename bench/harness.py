@@ -229,9 +229,6 @@ class Tools:
     artver: str
     dvc: str
 
-    def version(self, exe: str) -> str:
-        return run([exe, "--version"], Path.cwd()).strip()
-
 
 def find_artver() -> str:
     """artver is a console script next to the interpreter that runs this harness."""

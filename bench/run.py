@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine(),
-        "artver": run([artver, "--version"], work).strip(),
+        "artver": run([artver, "--version"], work).strip().removeprefix("artver "),
         "dvc": run([dvc, "--version"], work).strip(),
         "scale": args.scale,
         "rounds": args.rounds,
