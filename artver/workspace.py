@@ -9,20 +9,24 @@ from __future__ import annotations
 import errno
 import os
 import stat as stat_mod
-from collections.abc import Callable, Iterable
+from array import array
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import NamedTuple, TypeVar
 
-from artver.cache.hashing import hash_file
+from artver.cache.hashing import hash_bytes, hash_file
 from artver.errors import ArtverError, PathError
 from artver.progress import NO_PROGRESS, Progress
 from artver.state import Known, StateDB
 
+T = TypeVar("T")
+R = TypeVar("R")
 EXEC_BITS = stat_mod.S_IXUSR | stat_mod.S_IXGRP | stat_mod.S_IXOTH
 
 
-@dataclass(slots=True)
-class WsFile:
+class WsFile(NamedTuple):
+    """A workspace file as stat saw it. A tuple, because large trees make 100,000s of them."""
+
     rel: str  # relative to the tracked root, posix ("" for a tracked file itself)
     abspath: str
     inode: int
@@ -38,6 +42,16 @@ class WsFile:
 
     def known(self, oid: str) -> Known:
         return Known(self.inode, self.mtime_ns, self.size, oid)
+
+
+def fingerprint(files: list[WsFile]) -> str:
+    """One hash of every file's (path, inode, mtime, size, exec bit): equal fingerprints mean
+    the state DB's per-file answers would all be hits, so the whole tree is unchanged."""
+    numbers = array("q")
+    for f in files:
+        numbers.extend((f.inode, f.mtime_ns, f.size, f.executable))
+    names = "\0".join([f.rel for f in files]).encode("utf-8", "surrogateescape")
+    return hash_bytes(numbers.tobytes() + b"\0" + names)
 
 
 def _os_error(display: str, exc: OSError) -> ArtverError:
@@ -61,8 +75,13 @@ def stat_path(abspath: str, display: str) -> os.stat_result | None:
 
 
 def scan_tree(root: str, display: str) -> list[WsFile]:
-    """Every regular file below `root`, following symlinks; loops are errors."""
+    """Every regular file below `root`, following symlinks; loops are errors.
+
+    This loop runs once per file of every tracked directory on every status, so it keeps to
+    one stat per entry and plain tuples.
+    """
     files: list[WsFile] = []
+    append = files.append
     root_st = os.stat(root)
     stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
         (root, "", frozenset({(root_st.st_dev, root_st.st_ino)}))
@@ -74,35 +93,57 @@ def scan_tree(root: str, display: str) -> list[WsFile]:
         except OSError as exc:
             raise _os_error(f"{display}/{prefix}".rstrip("/"), exc) from None
         for entry in entries:
-            rel = prefix + entry.name
             try:
                 st = entry.stat()
             except FileNotFoundError:
                 if entry.is_symlink():
-                    raise PathError(f"{display}/{rel}", "broken symlink") from None
+                    raise PathError(f"{display}/{prefix}{entry.name}", "broken symlink") from None
                 continue  # deleted while we looked
             except OSError as exc:
-                raise _os_error(f"{display}/{rel}", exc) from None
-            if stat_mod.S_ISDIR(st.st_mode):
+                raise _os_error(f"{display}/{prefix}{entry.name}", exc) from None
+            mode = st.st_mode
+            if stat_mod.S_ISREG(mode):
+                append(
+                    WsFile(
+                        prefix + entry.name,
+                        entry.path,
+                        st.st_ino,
+                        st.st_mtime_ns,
+                        st.st_size,
+                        bool(mode & EXEC_BITS),
+                    )
+                )
+            elif stat_mod.S_ISDIR(mode):
+                rel = prefix + entry.name
                 key = (st.st_dev, st.st_ino)
                 if key in ancestors:
                     raise PathError(f"{display}/{rel}", "symlink loop (links back to a parent)")
                 stack.append((entry.path, rel + "/", ancestors | {key}))
-            elif stat_mod.S_ISREG(st.st_mode):
-                files.append(WsFile.from_stat(rel, entry.path, st))
             else:
-                raise PathError(f"{display}/{rel}", "not a regular file or directory")
+                raise PathError(
+                    f"{display}/{prefix}{entry.name}", "not a regular file or directory"
+                )
     return files
 
 
-def parallel_map(
-    func: Callable[[WsFile], str], files: list[WsFile], jobs: int
-) -> Iterable[tuple[WsFile, str]]:
-    if len(files) <= 1 or jobs <= 1:
-        return ((f, func(f)) for f in files)
-    pool = ThreadPoolExecutor(max_workers=min(jobs, len(files)))
+def parallel_map(func: Callable[[T], R], items: list[T], jobs: int) -> list[tuple[T, R]]:
+    """`[(item, func(item))]` computed by up to `jobs` threads.
+
+    Work is handed out in chunks rather than one future per item: with 20,000 small files
+    the per-future bookkeeping would cost more than the work.
+    """
+    if len(items) <= 1 or jobs <= 1:
+        return [(item, func(item)) for item in items]
+    workers = min(jobs, len(items))
+    size = max(1, min(256, len(items) // (workers * 4) or 1))
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+
+    def run(chunk: list[T]) -> list[tuple[T, R]]:
+        return [(item, func(item)) for item in chunk]
+
+    pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        return list(zip(files, pool.map(func, files), strict=True))
+        return [pair for done in pool.map(run, chunks) for pair in done]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -119,7 +160,7 @@ class FileHasher:
         self,
         files: list[WsFile],
         state_key: Callable[[WsFile], str],
-        known: dict[str, Known] | None = None,
+        known: dict[str, tuple[int, int, int, str]] | None = None,
         on_miss: Callable[[WsFile], str] | None = None,
         display: Callable[[WsFile], str] | None = None,
     ) -> dict[str, str]:
@@ -129,8 +170,8 @@ class FileHasher:
         for f in files:
             key = state_key(f)
             hit = known.get(key) if known is not None else self.state.get(key)
-            if hit and hit.inode == f.inode and hit.mtime_ns == f.mtime_ns and hit.size == f.size:
-                result[f.rel] = hit.oid
+            if hit and hit[0] == f.inode and hit[1] == f.mtime_ns and hit[2] == f.size:
+                result[f.rel] = hit[3]
             else:
                 misses.append(f)
         if not misses:
@@ -149,7 +190,7 @@ class FileHasher:
             self.progress.advance(1, f.size)
             return oid
 
-        fresh = list(parallel_map(work, misses, self.jobs))
+        fresh = parallel_map(work, misses, self.jobs)
         self.progress.finish()
         for f, oid in fresh:
             result[f.rel] = oid

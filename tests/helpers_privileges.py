@@ -71,12 +71,8 @@ class SmallTmpfs:
             assert self.proc.stderr is not None
             raise OSError(f"cannot mount a tmpfs in a private namespace: {self.proc.stderr.read()}")
 
-    @property
-    def prefix(self) -> list[str]:
-        """Prefix that runs a command inside the namespace, in the caller's directory."""
-        return ["nsenter", "-t", str(self.proc.pid), "-m", f"--wd={os.getcwd()}", "--"]
-
     def inside(self, cwd: Path) -> list[str]:
+        """Prefix that runs a command inside the namespace, in `cwd`."""
         return ["nsenter", "-t", str(self.proc.pid), "-m", f"--wd={cwd}", "--"]
 
     @property

@@ -22,18 +22,28 @@ def new_hasher() -> xxhash.xxh3_128:
     return xxhash.xxh3_128()
 
 
+def read_small(path: str | os.PathLike[str], size_hint: int) -> bytes:
+    """The whole content of a small file in as few syscalls as possible (open, read, close):
+    with 20,000 files, buffered `open()`'s extra fstat/ioctl/lseek calls add up."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, size_hint + 1)
+        if len(data) <= size_hint:
+            return data
+        parts = [data]  # it grew since it was stat'ed: read on to the end
+        while chunk := os.read(fd, CHUNK):
+            parts.append(chunk)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
+
+
 def hash_file(path: str | os.PathLike[str], size_hint: int | None = None) -> str:
     """Hash a file's content without holding more than one chunk of it."""
+    if size_hint is not None and size_hint <= SMALL_FILE:
+        return hash_bytes(read_small(path, size_hint))
+    hasher = new_hasher()
     with open(path, "rb") as fobj:
-        if size_hint is not None and size_hint <= SMALL_FILE:
-            data = fobj.read()
-            # A file that grew since it was stat'ed is still hashed whole.
-            if len(data) < SMALL_FILE:
-                return hash_bytes(data)
-            hasher = new_hasher()
-            hasher.update(data)
-        else:
-            hasher = new_hasher()
         for chunk in iter(lambda: fobj.read(CHUNK), b""):
             hasher.update(chunk)
     return hasher.hexdigest()

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from artver.cache import links
-from artver.cache.hashing import CHUNK, hash_bytes, new_hasher
+from artver.cache.hashing import CHUNK, SMALL_FILE, hash_bytes, new_hasher, read_small
 from artver.cache.tree import Manifest
 from artver.errors import ArtverError
 from artver.fsutil import DISK_FULL_ERRNOS, disk_full, temp_name, unlink_quietly
@@ -62,13 +62,24 @@ class ObjectStore:
 
     # -- writing -----------------------------------------------------------------------------
     def add_bytes(self, data: bytes, oid: str) -> None:
-        if self.exists(oid):
+        """Store `data` as object `oid` (the caller hashed it)."""
+        final = self.path_of(oid)
+        if os.path.exists(final):
             return
-        tmp = self._tmp_path(oid)
+        shard = os.path.dirname(final)
+        self._ensure_dir(shard)
+        # The temp file sits in the object's own shard directory: a same-directory rename,
+        # and no lock contention on one shared temp directory when many threads write.
+        tmp = temp_name(final)
         try:
-            with open(tmp, "wb") as fobj:
-                fobj.write(data)
-            self._publish(tmp, oid)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OBJECT_MODE)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            os.replace(tmp, final)
         except BaseException as exc:
             self._fail(tmp, exc)
 
@@ -78,8 +89,13 @@ class ObjectStore:
         self.add_bytes(data, oid)
         return oid
 
-    def ingest_copy(self, src: str) -> tuple[str, int]:
+    def ingest_copy(self, src: str, size_hint: int | None = None) -> tuple[str, int]:
         """Copy `src` into the store, hashing while copying: one read and one write."""
+        if size_hint is not None and size_hint <= SMALL_FILE:
+            data = read_small(src, size_hint)
+            oid = hash_bytes(data)
+            self.add_bytes(data, oid)
+            return oid, len(data)
         tmp = self._tmp_path()
         hasher = new_hasher()
         size = 0

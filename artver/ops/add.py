@@ -93,7 +93,7 @@ def _ingest(repo: Repo, snapshot: Snapshot) -> Output:
     odb = repo.odb
     name = snapshot.path.name
     if snapshot.kind == "dir":
-        manifest: Manifest = snapshot.manifest()
+        manifest: Manifest = snapshot.manifest
         dir_oid = manifest.oid
         if not (repo.state.is_complete(dir_oid) and odb.exists(dir_oid)):
             _ingest_files(repo, snapshot)
@@ -109,7 +109,9 @@ def _ingest(repo: Repo, snapshot: Snapshot) -> Output:
 def _ingest_files(repo: Repo, snapshot: Snapshot) -> None:
     odb = repo.odb
     todo = [f for f in snapshot.files if not odb.exists(snapshot.oids[f.rel])]
-    list(parallel_map(lambda f: odb.ingest_known(f.abspath, snapshot.oids[f.rel]), todo, 8))
+    parallel_map(
+        lambda f: odb.ingest_known(f.abspath, snapshot.oids[f.rel]), todo, repo.config.jobs
+    )
 
 
 def _link_back(repo: Repo, snapshot: Snapshot) -> None:
@@ -132,7 +134,7 @@ def _on_miss(repo: Repo):
     cache copies (one read, one write), else hashed here and linked into the cache later."""
     odb = repo.odb
     if odb.linker.current in ("copy", "reflink"):
-        return lambda f: odb.ingest_copy(f.abspath)[0]
+        return lambda f: odb.ingest_copy(f.abspath, f.size)[0]
     return None
 
 
@@ -140,10 +142,28 @@ def cache_path(
     repo: Repo, path: Path, shown: str, scanned: tuple[str, list[WsFile]] | None = None
 ) -> Output:
     """Store what is at `path` in the cache and return the output that records it."""
-    snapshot = take(repo, path, shown, _on_miss(repo), scanned)
+    previous = _previous_output(path)
+    expect = previous.oid if previous is not None else None
+    snapshot = take(repo, path, shown, _on_miss(repo), scanned, expect=expect)
     if snapshot.kind == "missing":
         raise PathError(shown, "no such file or directory")
+    if snapshot.known_oid is not None:
+        assert previous is not None
+        if repo.state.is_complete(previous.oid) and repo.odb.exists(previous.oid):
+            return Output(path.name, previous.oid, previous.size, previous.nfiles)
+        snapshot = take(repo, path, shown, _on_miss(repo), (snapshot.kind, snapshot.files))
     return _ingest(repo, snapshot)
+
+
+def _previous_output(path: Path) -> Output | None:
+    """What the pointer of `path` records now, or None (no pointer, or a broken one)."""
+    file = pointer_path_for(path)
+    if not file.is_file():
+        return None
+    try:
+        return pointers.load(file).out
+    except PointerError:
+        return None
 
 
 def add(repo: Repo, targets: list[str], cwd: Path) -> list[AddResult]:
@@ -169,7 +189,7 @@ def record(repo: Repo, path: Path, out: Output) -> AddResult:
             old = pointers.load(file)
             previous, extra = old.out, old.extra
         except PointerError:  # a broken pointer is simply replaced by a good one
-            previous = None
+            pass
     pointer = Pointer(file, [out], extra)
     pointers.save(pointer)
     gitignore = scm.ensure_ignored(path)

@@ -126,11 +126,13 @@ def checkout(
         for pointer in repo.pointers(targets, cwd):
             path = pointer.data_path()
             shown = repo.display(path, cwd)
-            snapshot = take(repo, path, shown)
+            snapshot = take(repo, path, shown, expect=pointer.out.oid)
             if snapshot.oid == pointer.out.oid and not relink:
                 result.artifacts_unchanged += 1
                 scm.ensure_ignored(path)
                 continue
+            if snapshot.known_oid is not None:  # --relink needs the per-file picture
+                snapshot = take(repo, path, shown)
             recorded = _recorded(repo, pointer, shown, missing)
             changes = plan_checkout(recorded, snapshot.oids, relink)
             jobs.append(_Job(pointer, snapshot, changes, shown))

@@ -46,7 +46,7 @@ def artifact_status(repo: Repo, pointer: Pointer, cwd: Path) -> ArtifactStatus:
     result = ArtifactStatus(
         repo.rel(path), repo.rel(pointer.file), OK, "dir" if out.is_dir else "file"
     )
-    snapshot = take(repo, path, shown)
+    snapshot = take(repo, path, shown, expect=out.oid)
     if snapshot.kind == "missing":
         result.state = MISSING
         return result
