@@ -8,9 +8,10 @@ returns `RowSpec`s that pair them up with their targets.
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
@@ -40,10 +41,17 @@ class Context:
     rounds: int
     seed: int
     log: Callable[[str], None]
+    loads: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def runs(self) -> Path:
         return self.work / "runs"
+
+    def start_round(self, group: str, r: int) -> None:
+        """Log the round and note the 1-minute load average (other work on the box = noise)."""
+        load = os.getloadavg()[0]
+        self.loads.setdefault(group, []).append(load)
+        self.log(f"[{group}] round {r + 1}/{self.rounds} (load average {load:.2f})")
 
 
 @dataclass
@@ -77,9 +85,7 @@ class Repo:
     env: dict[str, str]
 
     def cmd(self, op: str, *args: str) -> list[str]:
-        """Quiet `<tool> <op> <args>`: artver takes -q before the subcommand, DVC after it."""
-        if self.who == "artver":
-            return [self.exe, "-q", op, *args]
+        """`<tool> <op> -q <args>`: the same command line for both tools."""
         return [self.exe, op, "-q", *args]
 
     def git_then(self, git_args: str, op: str) -> list[str]:
@@ -136,7 +142,7 @@ def small_files(ctx: Context) -> GroupResult:
     samples = Samples()
     root = ctx.runs / "small"
     for r in range(ctx.rounds):
-        ctx.log(f"[small] round {r + 1}/{ctx.rounds}")
+        ctx.start_round("small", r)
         fresh_dir(root)
         order = ["artver", "dvc"] if r % 2 == 0 else ["dvc", "artver"]
         repos = [new_repo(ctx, who, root / who) for who in order]
@@ -208,7 +214,7 @@ def big_file(ctx: Context) -> GroupResult:
         ("dvc", "add", {}),
     ]
     for r in range(ctx.rounds):
-        ctx.log(f"[big] round {r + 1}/{ctx.rounds}")
+        ctx.start_round("big", r)
         fresh_dir(root)
         k = r % len(variants)
         for who, op, config in variants[k:] + variants[:k]:
@@ -217,6 +223,10 @@ def big_file(ctx: Context) -> GroupResult:
             settle()
             read_floor(repo.path / src.name)  # warm-up, untimed
             timed(ctx, samples, op, [repo], lambda p: p.cmd("add", src.name))
+            linked = (repo.path / src.name).stat().st_nlink > 1
+            if config.get("cache.type") == "hardlink" and not linked:
+                msg = "cache.type hardlink is set, but the added file is not hardlinked"
+                raise CommandFailed(repo.cmd("add", src.name), repo.path, 0, stderr=msg)
             remove_tree(repo.path)
         settle()
         samples.add("floor", "cp", measure(["cp", str(src), str(root / "copy.bin")], root))
@@ -259,6 +269,7 @@ def version(ctx: Context) -> GroupResult:
         ("dvc", "version", [ctx.tools.dvc, "--version"]),
     ]
     for r in range(ctx.rounds):
+        ctx.start_round("version", r)
         for i in range(VERSION_REPS):
             k = (r * VERSION_REPS + i) % len(cmds)
             for who, op, cmd in cmds[k:] + cmds[:k]:

@@ -91,14 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     }
     log(f"artver {meta['artver']}, DVC {meta['dvc']}, scale {args.scale}, rounds {args.rounds}")
 
-    results, error = {}, None
+    results, errors = {}, {}
     for name in args.only:
         try:
-            results[name] = GROUPS[name].run(ctx)
-        except CommandFailed as exc:
-            error = exc
+            result = GROUPS[name].run(ctx)
+        except CommandFailed as exc:  # report it, carry on with the other groups
+            errors[name] = exc
             print(exc.details(), file=sys.stderr)
-            break
+            continue
+        loads = ", ".join(f"{x:.2f}" for x in ctx.loads.get(name, []))
+        result.notes.append(f"1-minute load average at the start of each round: {loads}")
+        results[name] = result
 
     m = meta["machine"]
     print(
@@ -113,14 +116,13 @@ def main(argv: list[str] | None = None) -> int:
 
     out = work / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
     doc = {**meta, "results": {name: to_json(r) for name, r in results.items()}}
-    if error:
-        doc["error"] = error.details()
+    if errors:
+        doc["errors"] = {name: exc.details() for name, exc in errors.items()}
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"\nwrote {out}")
-    if error:
-        print(f"\nFAILED: {error}", file=sys.stderr)
-        return 1
-    return 0
+    for name, exc in errors.items():
+        print(f"\nFAILED ({name}): {exc}", file=sys.stderr)
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":

@@ -69,7 +69,9 @@ class SmallTmpfs:
         if line.strip() != "ready":
             self.proc.wait(timeout=10)
             assert self.proc.stderr is not None
-            raise OSError(f"cannot mount a tmpfs in a private namespace: {self.proc.stderr.read()}")
+            why = self.proc.stderr.read()
+            self.close()
+            raise OSError(f"cannot mount a tmpfs in a private namespace: {why}")
 
     def inside(self, cwd: Path) -> list[str]:
         """Prefix that runs a command inside the namespace, in `cwd`."""
@@ -85,7 +87,8 @@ class SmallTmpfs:
         subprocess.run([*self.inside(Path("/")), *cmd], check=True, capture_output=True)
 
     def close(self) -> None:
-        self.proc.kill()
+        if self.proc.poll() is None:
+            self.proc.kill()
         self.proc.wait(timeout=10)
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:

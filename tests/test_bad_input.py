@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Result, Workspace, git, run_artver, xxh
-from tests.helpers_privileges import cannot_read, small_tmpfs, unprivileged_prefix
+from tests.helpers_privileges import SmallTmpfs, cannot_read, small_tmpfs, unprivileged_prefix
 
 MiB = 1024 * 1024
 OID = "0123456789abcdef0123456789abcdef"
@@ -48,9 +48,8 @@ def cache_objects(cache: Path) -> dict[str, bytes]:
     if not cache.is_dir():
         return found
     for sub in sorted(cache.iterdir()):
-        if sub.name == "tmp":
-            continue
-        assert sub.is_dir() and re.fullmatch(r"[0-9a-f]{2}", sub.name), f"stray {sub}"
+        if not (sub.is_dir() and re.fullmatch(r"[0-9a-f]{2}", sub.name)):
+            continue  # tmp/, and whatever else the cache may hold beside its objects
         for obj in sorted(sub.iterdir()):
             found[sub.name + obj.name] = obj.read_bytes()
     return found
@@ -168,6 +167,26 @@ def test_add_path_inside_tracked_dir_names_the_parent_pointer(ws):
     assert not (ws.root / "data/sub/.gitignore").exists()
 
 
+def test_add_inside_tracked_dir_from_a_subdirectory_names_the_pointer_file(ws):
+    ws.write("data/sub/x.txt", "x\n")
+    ws.artver("add", "data")
+    state = before(ws)
+    res = ws.artver("add", "x.txt", cwd=ws.root / "data/sub", expect=None)
+    assert_error(res, "x.txt", "data.artver")
+    assert "...artver" not in res.stderr
+    state.assert_unchanged()
+
+
+def test_add_dir_holding_a_fifo_is_refused(ws):
+    ws.write("data/a.txt", "a\n")
+    os.mkfifo(ws.root / "data/pipe")
+    state = before(ws)
+    res = ws.artver("add", "data", expect=None)
+    assert_error(res, "data/pipe", "not a regular file")
+    state.assert_unchanged(cache_may_grow=True)
+    assert not (ws.root / "data.artver").exists()
+
+
 # -- 5: unreadable files ---------------------------------------------------------------------------
 @pytest.fixture
 def no_dac_prefix() -> list[str]:
@@ -177,42 +196,54 @@ def no_dac_prefix() -> list[str]:
     return prefix
 
 
-@pytest.fixture
-def locked(no_dac_prefix) -> Iterator[Callable[[Path], Path]]:
-    """Make a path unreadable (mode 000) for a process started with `no_dac_prefix`."""
-    done: list[Path] = []
+class Locker:
+    """Makes paths unreadable (mode 000) for a process started with the unprivileged prefix."""
 
-    def lock(path: Path) -> Path:
+    def __init__(self, prefix: list[str]) -> None:
+        self.prefix = prefix
+        self.modes: dict[Path, int] = {}
+
+    def lock(self, path: Path) -> None:
+        self.modes[path] = path.stat().st_mode & 0o7777
         path.chmod(0)
-        done.append(path)
-        if not cannot_read(path, no_dac_prefix):
+        if not cannot_read(path, self.prefix):
             pytest.skip(f"{path.name} stays readable even without the DAC capabilities")
-        return path
 
-    yield lock
-    for path in done:  # so that pytest can clean the tmp dir
-        path.chmod(0o755)
+    def restore(self) -> None:
+        """Give the modes back, so that the checks (and pytest's cleanup) can read the files."""
+        for path, mode in self.modes.items():
+            path.chmod(mode)
+        self.modes.clear()
+
+
+@pytest.fixture
+def locker(no_dac_prefix) -> Iterator[Locker]:
+    locker = Locker(no_dac_prefix)
+    yield locker
+    locker.restore()
 
 
 @pytest.mark.parametrize("what", ["file", "subdir"])
-def test_add_dir_with_unreadable_entry_is_refused(ws, locked, no_dac_prefix, what):
+def test_add_dir_with_unreadable_entry_is_refused(ws, locker, what):
     ws.write("data/a.txt", "readable\n")
     ws.write("data/secret/s.txt", "secret\n")
     ws.write("data/z.txt", "readable too\n")
     shown = "data/secret/s.txt" if what == "file" else "data/secret"
-    locked(ws.root / shown)
     state = before(ws)
-    res = run_prefixed(no_dac_prefix, "add", "data", cwd=ws.root)
+    locker.lock(ws.root / shown)
+    res = run_prefixed(locker.prefix, "add", "data", cwd=ws.root)
+    locker.restore()
     assert_error(res, shown, "permission denied")
     state.assert_unchanged(cache_may_grow=True)
     assert not (ws.root / "data.artver").exists()
 
 
-def test_add_unreadable_file_is_refused(ws, locked, no_dac_prefix):
+def test_add_unreadable_file_is_refused(ws, locker):
     ws.write("secret.bin", b"\x00secret" * 1000)
-    locked(ws.root / "secret.bin")
     state = before(ws)
-    res = run_prefixed(no_dac_prefix, "add", "secret.bin", cwd=ws.root)
+    locker.lock(ws.root / "secret.bin")
+    res = run_prefixed(locker.prefix, "add", "secret.bin", cwd=ws.root)
+    locker.restore()
     assert_error(res, "secret.bin", "permission denied")
     state.assert_unchanged()
     assert not (ws.root / "secret.bin.artver").exists()
@@ -367,7 +398,7 @@ class Limit:
 class TmpfsLimit(Limit):
     """A real ENOSPC: the cache lives on a 1 MiB tmpfs in a private mount namespace."""
 
-    def __init__(self, ws: Workspace, fs) -> None:
+    def __init__(self, ws: Workspace, fs: SmallTmpfs) -> None:
         self.fs = fs
         self.cache = fs.view
         ws.artver("config", "cache.dir", str(fs.mountpoint))

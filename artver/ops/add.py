@@ -67,11 +67,11 @@ def validate(repo: Repo, path: Path, shown: str, cwd: Path) -> None:
         raise PathError(shown, "no such file or directory")
     ancestor = tracking_ancestor(repo, path)
     if ancestor is not None:
-        owner = repo.display(ancestor, cwd)
+        owner = repo.rel(ancestor)  # repo-relative: from a subdirectory `..` would say nothing
         raise PathError(
             shown,
             f"is inside {owner}, which is already tracked by {owner}{SUFFIX}",
-            hint=f"Run `artver add {owner}` to record its new content.",
+            hint=f"Run `artver add {repo.display(ancestor, cwd)}` to record its new content.",
         )
 
 

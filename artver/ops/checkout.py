@@ -35,26 +35,25 @@ class _Job:
 
 
 def _recorded(repo: Repo, pointer: Pointer, shown: str, missing: dict[str, str]) -> dict:
+    """{relpath: FileEntry} that the pointer records; notes a missing manifest in `missing`."""
     out = pointer.out
-    odb = repo.odb
     if not out.is_dir:
-        if not odb.exists(out.oid):
-            missing[shown] = out.oid
         return {"": FileEntry("", out.oid, out.size)}
     try:
-        manifest = odb.read_manifest(out.oid)
+        return repo.odb.read_manifest(out.oid).by_path()
     except (FileNotFoundError, CorruptObjectError):
         missing[shown] = out.oid
         return {}
-    if not (repo.state.is_complete(out.oid)):
-        absent = [e for e in manifest.entries if not odb.exists(e.oid)]
-        for entry in absent[:5]:
-            missing[f"{shown}/{entry.path}"] = entry.oid
-        if len(absent) > 5:
-            missing[f"{shown} (and {len(absent) - 5} more files)"] = out.oid
-        if not absent:
-            repo.state.mark_complete(out.oid)
-    return manifest.by_path()
+
+
+def _note_missing_objects(repo: Repo, job: _Job, missing: dict[str, str]) -> None:
+    """Only the objects this checkout will place are checked: usually a handful."""
+    absent = [c for c in job.changes if c.new is not None and not repo.odb.exists(c.new.oid)]
+    for change in absent[:5]:
+        assert change.new is not None
+        missing[f"{job.shown}/{change.path}" if change.path else job.shown] = change.new.oid
+    if len(absent) > 5:
+        missing[f"{job.shown} (and {len(absent) - 5} more files)"] = job.pointer.out.oid
 
 
 def _target(root: Path, rel: str) -> Path:
@@ -134,8 +133,9 @@ def checkout(
             if snapshot.known_oid is not None:  # --relink needs the per-file picture
                 snapshot = take(repo, path, shown)
             recorded = _recorded(repo, pointer, shown, missing)
-            changes = plan_checkout(recorded, snapshot.oids, relink)
-            jobs.append(_Job(pointer, snapshot, changes, shown))
+            job = _Job(pointer, snapshot, plan_checkout(recorded, snapshot.oids, relink), shown)
+            _note_missing_objects(repo, job, missing)
+            jobs.append(job)
         if missing:
             raise MissingObjectsError(missing)
         if not force:

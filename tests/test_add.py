@@ -1,0 +1,144 @@
+"""`artver add`: pointers, cache objects, .gitignore, versions."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+from artver.yamlio import load_yaml
+from tests.conftest import xxh
+
+
+def pointer(ws, rel: str) -> dict:
+    return load_yaml((ws.root / rel).read_text())["outs"][0]
+
+
+def manifest(ws, oid: str) -> dict[str, list]:
+    doc = json.loads(ws.cache_object(oid).read_bytes())
+    return {row[0]: row[1:] for row in doc["files"]}
+
+
+def test_add_file_writes_pointer_cache_object_and_gitignore(ws):
+    ws.write("model.bin", b"weights" * 1000)
+    res = ws.artver("add", "model.bin")
+    out = pointer(ws, "model.bin.artver")
+    assert out == {
+        "path": "model.bin",
+        "hash": "xxh3-128",
+        "oid": xxh(b"weights" * 1000),
+        "size": 7000,
+    }
+    obj = ws.cache_object(out["oid"])
+    assert obj.read_bytes() == b"weights" * 1000
+    assert stat.S_IMODE(obj.stat().st_mode) & 0o222 == 0, "cache objects are read-only"
+    assert "/model.bin" in (ws.root / ".gitignore").read_text().splitlines()
+    assert "git add .gitignore model.bin.artver" in res.stderr
+    # the workspace copy stays an ordinary writable file
+    assert os.access(ws.root / "model.bin", os.W_OK)
+
+
+def test_add_directory_records_manifest_of_every_file(ws):
+    ws.write("data/a.txt", "alpha")
+    ws.write("data/sub/b.txt", "beta")
+    ws.write("data/sub/deeper/c.txt", "")
+    os.chmod(ws.root / "data/sub/b.txt", 0o755)
+    ws.artver("add", "data")
+    out = pointer(ws, "data.artver")
+    assert out["oid"].endswith(".dir") and out["nfiles"] == 3 and out["size"] == 9
+    files = manifest(ws, out["oid"])
+    assert files == {
+        "a.txt": [xxh(b"alpha"), 5, 0],
+        "sub/b.txt": [xxh(b"beta"), 4, 1],
+        "sub/deeper/c.txt": [xxh(b""), 0, 0],
+    }
+    for oid, *_ in files.values():
+        assert ws.cache_object(oid).is_file()
+    # the manifest object is named after its own hash
+    assert xxh(ws.cache_object(out["oid"]).read_bytes()) + ".dir" == out["oid"]
+
+
+def test_add_several_paths_and_globs(ws):
+    for name in ("a.csv", "b.csv", "c.txt"):
+        ws.write(f"raw/{name}", name)
+    ws.artver("add", "raw/*.csv", "raw/c.txt")
+    for name in ("a.csv", "b.csv", "c.txt"):
+        assert pointer(ws, f"raw/{name}.artver")["oid"] == xxh(name.encode())
+    ignored = (ws.root / "raw/.gitignore").read_text().splitlines()
+    assert ignored == ["/a.csv", "/b.csv", "/c.txt"]
+
+
+def test_readd_of_changed_path_makes_a_new_version_and_keeps_the_old(ws):
+    ws.write("data/a.txt", "v1")
+    ws.artver("add", "data")
+    v1 = pointer(ws, "data.artver")["oid"]
+    ws.write("data/a.txt", "v2")
+    res = ws.artver("add", "data")
+    v2 = pointer(ws, "data.artver")["oid"]
+    assert v1 != v2
+    assert "Updated data" in res.stderr
+    assert ws.cache_object(v1).is_file() and ws.cache_object(v2).is_file()
+    assert ws.cache_object(xxh(b"v1")).read_bytes() == b"v1"
+
+
+def test_readd_without_change_keeps_pointer_bytes(ws):
+    ws.write("data/a.txt", "same")
+    ws.artver("add", "data")
+    before = ws.read("data.artver")
+    res = ws.artver("add", "data")
+    assert ws.read("data.artver") == before
+    assert "Unchanged data" in res.stderr
+    assert "git add" not in res.stderr
+
+
+def test_add_from_a_subdirectory_uses_paths_relative_to_it(ws):
+    ws.write("sub/data/x.txt", "x")
+    res = ws.artver("add", "data", cwd=ws.root / "sub")
+    assert (ws.root / "sub/data.artver").is_file()
+    assert "git add .gitignore data.artver" in res.stderr
+
+
+def test_gitignore_entry_is_escaped_and_not_duplicated(ws):
+    ws.write("we!rd [name].txt", "x")
+    ws.artver("add", "we!rd [name].txt")
+    ws.artver("add", "we!rd [name].txt")
+    lines = (ws.root / ".gitignore").read_text().splitlines()
+    assert lines == ["/we\\!rd \\[name\\].txt"]
+    # git itself agrees the file is ignored and the pointer is not
+    assert ws.git("check-ignore", "we!rd [name].txt").strip() == "we!rd [name].txt"
+
+
+def test_pointer_and_gitignore_can_be_committed_to_git(ws):
+    ws.write("data/a.txt", "a")
+    ws.artver("add", "data")
+    ws.git("add", "-A")
+    tracked = ws.git("ls-files").split()
+    assert "data.artver" in tracked and ".gitignore" in tracked
+    assert not any(path.startswith("data/") for path in tracked)
+    assert not any(path.startswith(".artver/cache") for path in tracked)
+
+
+def test_hardlink_cache_type_links_workspace_files_to_objects(ws):
+    ws.artver("config", "cache.type", "hardlink,copy")
+    ws.write("data/a.txt", "linked")
+    ws.artver("add", "data")
+    obj = ws.cache_object(xxh(b"linked"))
+    assert os.stat(ws.root / "data/a.txt").st_ino == obj.stat().st_ino
+    assert "up to date" in ws.artver("status").stdout
+
+
+def test_symlink_cache_type(ws):
+    ws.artver("config", "cache.type", "symlink")
+    ws.write("data/a.txt", "sym")
+    ws.artver("add", "data")
+    link = ws.root / "data/a.txt"
+    assert link.is_symlink() and link.read_bytes() == b"sym"
+    assert os.path.realpath(link) == str(ws.cache_object(xxh(b"sym")).resolve())
+    assert "up to date" in ws.artver("status").stdout
+
+
+def test_large_file_is_streamed_into_the_cache(ws):
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    ws.write("big.bin", data)
+    ws.artver("add", "big.bin")
+    assert ws.cache_object(xxh(data)).read_bytes() == data
