@@ -1,0 +1,102 @@
+"""The import rules of STYLE.md, checked on the source, and the cost of `artver --version`."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "artver"
+HEAVY = ("s3fs", "gcsfs", "networkx", "dulwich", "typer", "rich", "sqlite_utils", "fsspec")
+
+
+def modules() -> dict[str, ast.Module]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        found[name.removesuffix(".__init__")] = ast.parse(path.read_text(), str(path))
+    return found
+
+
+def imported(tree: ast.Module) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_nothing_imports_the_cli_or_ui_layer():
+    for name, tree in modules().items():
+        if name in ("artver.cli", "artver.ui", "artver.entry", "artver.__main__"):
+            continue
+        bad = {m for m in imported(tree) if m.startswith(("artver.cli", "artver.ui"))}
+        assert not bad, f"{name} imports {bad}"
+
+
+def test_cache_layer_imports_nothing_above_it():
+    above = ("artver.repo", "artver.ops", "artver.stages", "artver.remotes", "artver.state")
+    for name, tree in modules().items():
+        if name.startswith("artver.cache"):
+            bad = {m for m in imported(tree) if m.startswith(above)}
+            assert not bad, f"{name} imports {bad}"
+
+
+def test_core_never_prints_or_exits():
+    for name, tree in modules().items():
+        if name in ("artver.cli", "artver.ui", "artver.entry"):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                func = node.func
+                called = getattr(func, "id", None) or getattr(func, "attr", None)
+                assert called not in ("print", "exit"), f"{name}:{node.lineno} calls {called}"
+
+
+def test_each_third_party_library_lives_behind_one_module():
+    owners = {
+        "dulwich": {"artver.scm"},
+        "networkx": {"artver.stages.graph"},
+        "sqlite_utils": {"artver.state"},
+        "ruamel": {"artver.yamlio"},
+        "typer": {"artver.cli"},
+        "rich": {"artver.ui"},
+    }
+    for name, tree in modules().items():
+        for lib, allowed in owners.items():
+            uses = {m for m in imported(tree) if m == lib or m.startswith(lib + ".")}
+            assert not uses or name in allowed, f"{name} imports {lib}"
+
+
+def test_version_imports_no_heavy_module():
+    code = (
+        "import sys; sys.argv = ['artver', '--version']\n"
+        "from artver.entry import main; main()\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out[0].startswith("artver ")
+    assert out[1] == "[]"
+
+
+def test_status_does_not_import_remote_or_graph_libraries(ws):
+    ws.write("data/a.txt", "a")
+    ws.artver("add", "data")
+    code = (
+        "import sys; sys.argv = ['artver', 'status']\n"
+        "from artver.entry import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('s3fs', 'gcsfs', 'networkx', 'dulwich', 'fsspec', 'sqlite_utils')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ws.root
+    ).stdout.splitlines()
+    assert out[0] == "Data is up to date."
+    assert out[-1] == "[]"
