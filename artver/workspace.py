@@ -155,6 +155,7 @@ class FileHasher:
         self.state = state
         self.jobs = jobs
         self.progress = progress
+        self.read_this_time: set[str] = set()  # rels of files read (not answered by the DB)
 
     def oids(
         self,
@@ -191,6 +192,7 @@ class FileHasher:
             return oid
 
         fresh = parallel_map(work, misses, self.jobs)
+        self.read_this_time.update(f.rel for f in misses)
         self.progress.finish()
         for f, oid in fresh:
             result[f.rel] = oid

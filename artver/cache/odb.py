@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from artver.cache import links
-from artver.cache.hashing import CHUNK, SMALL_FILE, hash_bytes, new_hasher, read_small
+from artver.cache.hashing import SMALL_FILE, hash_bytes, iter_chunks, new_hasher, read_small
 from artver.cache.tree import Manifest
 from artver.errors import ArtverError
 from artver.fsutil import DISK_FULL_ERRNOS, disk_full, temp_name, unlink_quietly
@@ -100,17 +100,22 @@ class ObjectStore:
         hasher = new_hasher()
         size = 0
         try:
-            if not self.linker.try_reflink(src, tmp):
-                with open(src, "rb") as fin, open(tmp, "wb") as fout:
-                    for chunk in iter(lambda: fin.read(CHUNK), b""):
+            if self.linker.try_reflink(src, tmp):
+                with open(tmp, "rb", buffering=0) as fin:
+                    for chunk in iter_chunks(fin):
                         hasher.update(chunk)
-                        fout.write(chunk)
                         size += len(chunk)
             else:
-                with open(tmp, "rb") as fin:
-                    for chunk in iter(lambda: fin.read(CHUNK), b""):
-                        hasher.update(chunk)
-                        size += len(chunk)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OBJECT_MODE)
+                try:
+                    with open(src, "rb", buffering=0) as fin:
+                        for chunk in iter_chunks(fin):
+                            hasher.update(chunk)
+                            size += len(chunk)
+                            while chunk:
+                                chunk = chunk[os.write(fd, chunk) :]
+                finally:
+                    os.close(fd)
             oid = hasher.hexdigest()
             if self.exists(oid):
                 unlink_quietly(tmp)

@@ -107,8 +107,11 @@ def _ingest(repo: Repo, snapshot: Snapshot) -> Output:
 
 
 def _ingest_files(repo: Repo, snapshot: Snapshot) -> None:
+    """Cache the files the state DB answered for; those read this time were cached already
+    when the cache copies (see `_on_miss`)."""
     odb = repo.odb
-    todo = [f for f in snapshot.files if not odb.exists(snapshot.oids[f.rel])]
+    done = snapshot.read if odb.linker.current in ("copy", "reflink") else frozenset()
+    todo = [f for f in snapshot.files if f.rel not in done and not odb.exists(snapshot.oids[f.rel])]
     parallel_map(
         lambda f: odb.ingest_known(f.abspath, snapshot.oids[f.rel]), todo, repo.config.jobs
     )

@@ -23,6 +23,7 @@ class Snapshot:
     files: list[WsFile]
     oids: dict[str, str]  # WsFile.rel -> oid; empty when `known_oid` answered for the tree
     known_oid: str | None = None  # set when the stat fingerprint proved the tree unchanged
+    read: frozenset[str] = frozenset()  # rels whose content was read (and, by add, cached)
 
     @cached_property
     def manifest(self) -> Manifest:
@@ -72,7 +73,7 @@ def take(
     hasher = FileHasher(repo.state, repo.config.jobs, repo.progress)
     if kind == "file":
         oids = hasher.oids(files, lambda f: base, None, on_miss, display=lambda f: shown)
-        return Snapshot(path, kind, files, oids)
+        return Snapshot(path, kind, files, oids, read=frozenset(hasher.read_this_time))
     if kind == "missing":
         return Snapshot(path, kind, files, {})
     tree_print = fingerprint(files)
@@ -85,7 +86,7 @@ def take(
         on_miss,
         display=lambda f: f"{shown}/{f.rel}",
     )
-    snapshot = Snapshot(path, kind, files, oids)
+    snapshot = Snapshot(path, kind, files, oids, read=frozenset(hasher.read_this_time))
     newest = max((f.mtime_ns for f in files), default=0)
     repo.state.save_tree(base, tree_print, snapshot.manifest.oid, newest)
     return snapshot
