@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# A narrated tour of artver: track a dataset next to Git, change it, travel back in history and
+# get the exact bytes back.
+#
+# Run it with `make demo` (which puts .venv/bin on PATH), or directly:
+#     PATH="$PWD/.venv/bin:$PATH" bash demo/walkthrough.sh
+# Everything happens in a fresh temporary directory, removed at the end unless KEEP=1.
+set -euo pipefail
+
+command -v artver >/dev/null || {
+    echo "artver is not on PATH: run \`make demo\`, or put .venv/bin on PATH" >&2
+    exit 1
+}
+
+# --- a clean stage ---------------------------------------------------------------------------
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/artver-demo.XXXXXX")"
+cleanup() {
+    if [[ "${KEEP:-0}" == 1 ]]; then
+        echo
+        echo "KEEP=1: the demo repository is left in $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'echo "✗ the demo stopped: \`$BASH_COMMAND\` failed" >&2' ERR
+
+# Our own Git identity and an empty Git/artver user configuration, so that nothing on this
+# machine (a signing requirement, another default branch, a global cache.dir) changes the story.
+export GIT_AUTHOR_NAME="artver demo" GIT_AUTHOR_EMAIL="demo@example.com"
+export GIT_COMMITTER_NAME="artver demo" GIT_COMMITTER_EMAIL="demo@example.com"
+export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
+export ARTVER_GLOBAL_CONFIG="$WORK/artver-global.yaml"
+
+# One stream, so that messages (stderr) and results (stdout) stay in order in a log too.
+exec 2>&1
+
+if [[ -t 1 ]]; then
+    BOLD=$'\033[1m' DIM=$'\033[2m' GREEN=$'\033[32m' RED=$'\033[31m' RESET=$'\033[0m'
+else
+    BOLD="" DIM="" GREEN="" RED="" RESET=""
+fi
+
+# Print a command as `$ cmd`, then run it. Quoted strings may use pipes and redirections.
+run() {
+    printf '\n%s$ %s%s\n' "$BOLD" "$1" "$RESET"
+    eval "$1"
+}
+
+# A short explanation, printed as `# comment` lines (one argument per line).
+say() {
+    printf '\n'
+    local line
+    for line in "$@"; do
+        printf '%s# %s%s\n' "$DIM" "$line" "$RESET"
+    done
+}
+
+# One checksum for a whole directory: every file's path and bytes, in a fixed order.
+checksum() {
+    python3 - "$1" <<'EOF'
+import hashlib, os, sys
+
+digest = hashlib.sha256()
+for folder, dirs, files in sorted(os.walk(sys.argv[1])):
+    for name in sorted(files):
+        path = os.path.join(folder, name)
+        digest.update(os.path.relpath(path, sys.argv[1]).encode() + b"\0")
+        with open(path, "rb") as fobj:
+            digest.update(hashlib.sha256(fobj.read()).digest())
+print(digest.hexdigest()[:16])
+EOF
+}
+
+# Compare two values; ✓ and go on, or ✗ and stop the demo with a non-zero exit code.
+expect_same() {
+    local what="$1" got="$2" want="$3"
+    if [[ "$got" == "$want" ]]; then
+        printf '%s✓ %s (%s)%s\n' "$GREEN" "$what" "$got" "$RESET"
+    else
+        printf '%s✗ %s: got %s, expected %s%s\n' "$RED" "$what" "$got" "$want" "$RESET"
+        exit 1
+    fi
+}
+
+cd "$WORK"
+mkdir project
+cd project
+
+# --- 1. a Git repository with artver in it ---------------------------------------------------
+say "artver lives next to Git: first an ordinary Git repository, then artver init."
+run "git init -q -b main"
+run "artver init"
+run "git add .artver/.gitignore .artver/config.yaml && git commit -q -m 'Initialise artver'"
+
+# --- 2. a dataset ----------------------------------------------------------------------------
+say "A small, deterministic dataset: 300 CSV files in nested directories and one 20 MiB blob."
+run "python3 - <<'EOF'
+import os, random
+
+rng = random.Random(20240601)
+for region in ('north', 'south', 'east', 'west', 'central'):
+    for month in range(1, 13):
+        folder = f'data/sales/{region}/2024-{month:02d}'
+        os.makedirs(folder, exist_ok=True)
+        for shop in range(5):
+            rows = [f'{day},{shop},{rng.randint(0, 999)}' for day in range(1, 29)]
+            with open(f'{folder}/shop{shop}.csv', 'w') as fobj:
+                fobj.write('day,shop,units\\n' + '\\n'.join(rows) + '\\n')
+with open('data/embeddings.bin', 'wb') as fobj:
+    fobj.write(rng.randbytes(20 * 1024 * 1024))
+EOF"
+run "find data -type f | wc -l && du -sh data"
+
+# --- 3. track it -----------------------------------------------------------------------------
+say "artver add hashes every file (XXH3-128), copies it into .artver/cache, writes the small" \
+    "pointer file data.artver and adds /data to .gitignore. It prints the git add to run."
+run "artver add data"
+run "cat data.artver"
+run "cat .gitignore"
+say "Git gets the pointer, never the bytes."
+run "git add .gitignore data.artver && git commit -q -m 'Sales data v1' && git tag v1"
+V1_SUM="$(checksum data)"
+echo "checksum of data/ at v1: $V1_SUM"
+
+# --- 4. a new version ------------------------------------------------------------------------
+say "Change the data: late rows for three shops, a new summary file, one bad file dropped."
+run "echo '29,0,17' >> data/sales/north/2024-03/shop0.csv"
+run "echo '29,1,4' >> data/sales/east/2024-07/shop1.csv"
+run "echo '29,2,0' >> data/sales/west/2024-11/shop2.csv"
+run "printf 'region,units\\nnorth,1234\\n' > data/sales/summary.csv"
+run "rm data/sales/south/2024-05/shop4.csv"
+say "artver status names what changed inside the tracked directory (exit code 0: it is a report)."
+run "artver status"
+say "Record it. Only the changed files are read again: the state DB (.artver/state.db) knows" \
+    "the others by inode, mtime and size."
+run "artver add data"
+run "git add data.artver && git commit -q -m 'Sales data v2' && git tag v2"
+V2_SUM="$(checksum data)"
+echo "checksum of data/ at v2: $V2_SUM"
+run "git log --oneline --decorate"
+say "Two versions of 20 MiB, yet the cache holds little more than one: an object is stored" \
+    "once, whichever versions use it."
+run "du -sh .artver/cache"
+
+# --- 5. travel in time -----------------------------------------------------------------------
+say "Back to v1: git restores the pointer, artver checkout restores the bytes it points to."
+run "git checkout -q v1"
+run "artver checkout"
+expect_same "data/ is byte-for-byte v1" "$(checksum data)" "$V1_SUM"
+run "artver status"
+
+say "And forward to v2 (the tip of main) again."
+run "git checkout -q main"
+run "artver checkout"
+expect_same "data/ is byte-for-byte v2" "$(checksum data)" "$V2_SUM"
+
+# --- 6. what is tracked, and how -------------------------------------------------------------
+run "artver ls"
+say "doctor prints what a bug report needs: versions, the cache, the link type that works here."
+run "artver doctor"
+
+# --- 7. nothing lost -------------------------------------------------------------------------
+say "An edit that was never recorded exists nowhere but in the workspace. artver checkout" \
+    "will not overwrite it: it stops, names the file and exits 1. This failure is expected."
+run "echo '30,0,99' >> data/sales/north/2024-03/shop0.csv"
+rc=0
+run "artver checkout" || rc=$?
+expect_same "checkout refused with exit code 1" "$rc" 1
+say "To throw the edit away on purpose, say so with --force."
+run "artver checkout --force"
+expect_same "data/ is byte-for-byte v2" "$(checksum data)" "$V2_SUM"
+
+# --- 8. pipelines (planned) ------------------------------------------------------------------
+# PLACEHOLDER(repro): once `artver stage add` and `artver repro` exist, add a stage here that
+# summarises data/sales into reports/summary.json, run it, change one CSV and show that
+# `artver repro` re-runs only that stage.
+
+# --- 9. remotes (planned) --------------------------------------------------------------------
+# PLACEHOLDER(push/pull): once remotes exist, add a local-directory remote here
+# (`artver remote add -d local "$WORK/remote"`), `artver push`, clone the project into a second
+# directory, `artver pull` there and compare checksums with the ones above.
+
+say "Done: two versions of 20 MiB of data, switched back and forth with their exact bytes."
