@@ -142,3 +142,43 @@ def test_large_file_is_streamed_into_the_cache(ws):
     ws.write("big.bin", data)
     ws.artver("add", "big.bin")
     assert ws.cache_object(xxh(data)).read_bytes() == data
+
+
+def other_filesystem(path) -> str | None:
+    """A writable directory on a different filesystem than `path`, if the machine has one."""
+    candidate = "/dev/shm"
+    usable = os.path.isdir(candidate) and os.access(candidate, os.W_OK)
+    if usable and os.stat(candidate).st_dev != os.stat(path).st_dev:
+        return candidate
+    return None
+
+
+def test_hardlink_across_filesystems_falls_back_to_copy(ws, tmp_path):
+    import pytest
+
+    shm = other_filesystem(ws.root)
+    if shm is None:
+        pytest.skip("no second filesystem (/dev/shm) on this machine")
+    import tempfile
+
+    cache = tempfile.mkdtemp(dir=shm)
+    try:
+        ws.artver("config", "--local", "cache.dir", cache)
+        ws.artver("config", "cache.type", "hardlink")
+        ws.write("model.bin", "solo")
+        res = ws.artver("add", "model.bin", expect=1)
+        assert "none of the link types" in res.stderr and "cache.type hardlink,copy" in res.stderr
+        assert not (ws.root / "model.bin.artver").exists()
+        ws.artver("config", "cache.type", "hardlink,copy")
+        ws.artver("add", "model.bin")
+        oid = xxh(b"solo")
+        with open(os.path.join(cache, oid[:2], oid[2:]), "rb") as fobj:
+            assert fobj.read() == b"solo"
+        os.unlink(ws.root / "model.bin")
+        ws.artver("checkout")
+        assert ws.read("model.bin") == b"solo"
+        assert "link type in use: copy" in ws.artver("doctor").stdout
+    finally:
+        import shutil
+
+        shutil.rmtree(cache, ignore_errors=True)

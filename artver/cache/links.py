@@ -12,6 +12,7 @@ import fcntl
 import os
 import shutil
 
+from artver.errors import ArtverError
 from artver.fsutil import temp_name, unlink_quietly
 
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
@@ -54,26 +55,45 @@ def _make(how: str, src: str, dst: str) -> None:
         _copy(src, dst)
 
 
+class NoLinkTypeError(ArtverError):
+    def __init__(self, preference: list[str], reasons: dict[str, str]) -> None:
+        tried = "; ".join(f"{how}: {why}" for how, why in reasons.items())
+        super().__init__(
+            f"none of the link types in cache.type ({', '.join(preference)}) works between "
+            f"the cache and the workspace ({tried})",
+            hint="Add copy as the last choice: `artver config cache.type "
+            + ",".join([*preference, "copy"])
+            + "`.",
+        )
+
+
 class Linker:
     def __init__(self, preference: list[str]) -> None:
         self.preference = list(preference)
-        self._broken: set[str] = set()
+        self._broken: dict[str, str] = {}  # link type -> why it failed here
 
     def candidates(self, only: str | None = None) -> list[str]:
+        """The link types still worth trying, best first; an error when none is left."""
         if only is not None:
             return [only]
-        return [t for t in self.preference if t not in self._broken] or ["copy"]
+        working = [t for t in self.preference if t not in self._broken]
+        if not working:
+            raise self.exhausted()
+        return working
 
-    def mark_broken(self, how: str) -> None:
-        self._broken.add(how)
+    def exhausted(self) -> NoLinkTypeError:
+        return NoLinkTypeError(self.preference, self._broken)
+
+    def mark_broken(self, how: str, exc: OSError) -> None:
+        self._broken[how] = exc.strerror or str(exc)
 
     @property
     def current(self) -> str:
         return self.candidates()[0]
 
     def try_reflink(self, src: str, dst: str) -> bool:
-        """Clone `src` to `dst` if reflink is preferred and works; False to copy instead."""
-        if "reflink" not in self.candidates() or self.candidates()[0] != "reflink":
+        """Clone `src` to `dst` if reflink is the preferred type and works; False to copy."""
+        if self.current != "reflink":
             return False
         try:
             reflink(src, dst)
@@ -81,12 +101,12 @@ class Linker:
         except OSError as exc:
             if exc.errno not in UNSUPPORTED:
                 raise
-            self._broken.add("reflink")
+            self.mark_broken("reflink", exc)
             return False
 
     def place(self, src: str, dest: str, executable: bool, only: str | None = None) -> str:
+        """Put `src` at `dest` with the first link type that works; returns the one used."""
         tmp = temp_name(dest)
-        last: OSError | None = None
         for how in self.candidates(only):
             try:
                 _make(how, src, tmp)
@@ -94,8 +114,7 @@ class Linker:
                 unlink_quietly(tmp)
                 if exc.errno not in UNSUPPORTED or how == "copy":
                     raise
-                self._broken.add(how)
-                last = exc
+                self.mark_broken(how, exc)
                 continue
             try:
                 if how in ("copy", "reflink"):
@@ -105,5 +124,4 @@ class Linker:
                 unlink_quietly(tmp)
                 raise
             return how
-        assert last is not None
-        raise last
+        raise self.exhausted()

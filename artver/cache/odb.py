@@ -156,10 +156,10 @@ class ObjectStore:
                 unlink_quietly(tmp)
                 if exc.errno not in links.UNSUPPORTED:
                     self._fail(tmp, exc)
-                self.linker.mark_broken(how)
+                self.linker.mark_broken(how, exc)
             except BaseException as exc:
                 self._fail(tmp, exc)
-        return "copy"
+        raise self.linker.exhausted()
 
     def _fail(self, tmp: str, exc: BaseException):
         unlink_quietly(tmp)

@@ -129,7 +129,7 @@ def _link_back(repo: Repo, snapshot: Snapshot) -> None:
             continue
         if how == "hardlink" and os.path.exists(f.abspath) and os.stat(obj).st_ino == f.inode:
             continue
-        odb.materialize(snapshot.oids[f.rel], f.abspath, f.executable, link_type=how)
+        odb.materialize(snapshot.oids[f.rel], f.abspath, f.executable)
 
 
 def _on_miss(repo: Repo):

@@ -61,10 +61,14 @@ def doctor(start: Path) -> dict:
         info["repo"] = f"none ({exc.message})"
         return info
     info["repo"] = str(repo.root)
+    try:
+        in_use = working_link_type(repo)
+    except ArtverError as exc:
+        in_use = f"none works ({exc.message})"
     info["cache"] = {
         "dir": str(repo.cache_dir),
-        "link types": repo.config.link_types,
-        "link type in use": working_link_type(repo),
+        "link types": ", ".join(repo.config.link_types),
+        "link type in use": in_use,
         "shared": repo.config.get("cache.shared"),
     }
     usage = shutil.disk_usage(repo.cache_dir if repo.cache_dir.exists() else repo.artver_dir)
