@@ -7,6 +7,7 @@ are shown only with -v.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import traceback
 from pathlib import Path
@@ -16,7 +17,7 @@ import typer
 
 from artver import __version__
 from artver.errors import ArtverError
-from artver.ui import human_size, out
+from artver.ui import human_size, out, plural
 
 app = typer.Typer(
     name="artver",
@@ -72,7 +73,7 @@ def _repo():
 
 def _git_add_hint(paths: list[Path]) -> None:
     if paths:
-        shown = " ".join(sorted({os.path.relpath(p) for p in paths}))
+        shown = " ".join(shlex.quote(p) for p in sorted({os.path.relpath(p) for p in paths}))
         out.info(f"\nTo track the changes with git, run:\n\n    git add {shown}\n")
 
 
@@ -101,7 +102,7 @@ def add(
     for res in results:
         data = res.pointer.data_path()
         o = res.pointer.out
-        what = f"{o.nfiles} files, " if o.nfiles is not None else ""
+        what = f"{plural(o.nfiles, 'file')}, " if o.nfiles is not None else ""
         verb = "Added" if res.previous is None else ("Updated" if res.changed else "Unchanged")
         out.info(f"{verb} {os.path.relpath(data)} ({what}{human_size(o.size)})")
         if res.changed or res.gitignore:
@@ -200,9 +201,10 @@ def doctor(json: JsonOpt = False) -> None:
         if isinstance(value, dict):
             out.result(f"{key}:")
             for sub, val in value.items():
-                out.result(f"  {sub}: {val}")
+                shown = human_size(val) if sub == "free space" else val
+                out.result(f"  {sub}: {'-' if val is None else shown}")
         else:
-            out.result(f"{key}: {value}")
+            out.result(f"{key}: {'-' if value is None else value}")
 
 
 @app.command()
@@ -241,9 +243,12 @@ def config(
     if unset or value is not None:
         cfg.set_value(cfg.level_path(artver_dir, level), key, None if unset else value)
         return
-    current = cfg.Config.load(artver_dir).get(key)
+    cfg.check_key(key)
+    explicit = global_ or local
+    source = cfg.load_level(artver_dir, level) if explicit else cfg.Config.load(artver_dir)
+    current = source.get(key)
     if current is None:
-        raise ArtverError(f"{key} is not set")
+        raise ArtverError(f"{key} is not set" + (f" in the {level} config" if explicit else ""))
     out.json(current) if json else out.result(_format_value(current))
 
 

@@ -95,7 +95,7 @@ class Config:
 
     @property
     def link_types(self) -> list[str]:
-        raw = self.get("cache.type")
+        raw = self.get("cache.type", DEFAULTS["cache"]["type"])
         types = [t.strip() for t in raw.split(",")] if isinstance(raw, str) else list(raw or [])
         bad = [t for t in types if t not in LINK_TYPES]
         if bad or not types:
@@ -118,12 +118,39 @@ class Config:
         return jobs
 
     @property
+    def shared(self) -> str | None:
+        raw = self.get("cache.shared")
+        if raw not in (None, "group"):
+            raise ConfigError(f"cache.shared must be 'group' or unset; got {raw!r}")
+        return raw
+
+    @property
     def lock_wait(self) -> float:
-        raw = os.environ.get("ARTVER_LOCK_WAIT", self.get("core.lock_wait"))
+        raw = os.environ.get("ARTVER_LOCK_WAIT", self.get("core.lock_wait", 10.0))
         try:
             return float(raw)
         except (TypeError, ValueError):
             raise ConfigError(f"core.lock_wait must be a number of seconds; got {raw!r}") from None
+
+
+# Every key a user may set, with the check its value must pass (raising ConfigError).
+# `remote.<name>.<option>` keys belong to the remotes and are checked there.
+KNOWN_KEYS = ("cache.type", "cache.dir", "cache.shared", "core.jobs", "core.lock_wait")
+CHECKS = {
+    "cache.type": lambda c: c.link_types,
+    "core.jobs": lambda c: c.jobs,
+    "core.lock_wait": lambda c: c.lock_wait,
+    "cache.shared": lambda c: c.shared,
+}
+
+
+def check_key(key: str) -> None:
+    if key in KNOWN_KEYS or key == "core.no_git" or key.startswith("remote."):
+        return
+    raise ConfigError(
+        f"unknown config key {key!r}",
+        hint="Known keys: " + ", ".join(KNOWN_KEYS) + " (see docs/concepts.md).",
+    )
 
 
 def _coerce(value: str) -> Any:
@@ -145,6 +172,9 @@ def set_value(path: Path, key: str, value: str | None) -> None:
     parts = key.split(".")
     if len(parts) < 2 or not all(parts):
         raise ConfigError(f"config keys look like section.option; got {key!r}")
+    check_key(key)
+    if value is not None and key in CHECKS:
+        CHECKS[key](Config({parts[0]: {parts[1]: _coerce(value)}}))
     doc = load_roundtrip(path.read_text(encoding="utf-8")) if path.exists() else None
     if doc is None:
         doc = {}
@@ -164,9 +194,27 @@ def set_value(path: Path, key: str, value: str | None) -> None:
         if parts[-1] not in node:
             raise ConfigError(f"{key} is not set in {path}")
         del node[parts[-1]]
+        _drop_empty_sections(doc, parts[:-1])
     else:
         node[parts[-1]] = _coerce(value)
     path.parent.mkdir(parents=True, exist_ok=True)
     from artver.fsutil import atomic_write_text
 
-    atomic_write_text(path, dump_roundtrip(doc))
+    text = dump_roundtrip(doc) if doc else ""
+    atomic_write_text(path, "" if text.strip() == "{}" else text)
+
+
+def _drop_empty_sections(doc: dict, parts: list[str]) -> None:
+    """After an unset, remove sections left empty, innermost first."""
+    for depth in range(len(parts), 0, -1):
+        parent = doc
+        for part in parts[: depth - 1]:
+            parent = parent[part]
+        if parent[parts[depth - 1]]:
+            return
+        del parent[parts[depth - 1]]
+
+
+def load_level(artver_dir: Path | None, level: str) -> Config:
+    """One config file alone, for `artver config --global KEY` and friends."""
+    return Config(_load_yaml(level_path(artver_dir, level)))

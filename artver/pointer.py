@@ -22,6 +22,7 @@ class Output:
     size: int
     nfiles: int | None = None
     hash: str = ALGORITHM
+    extra: dict[str, Any] = field(default_factory=dict)  # keys we do not own (e.g. desc)
 
     @property
     def is_dir(self) -> bool:
@@ -36,7 +37,7 @@ class Output:
         }
         if self.nfiles is not None:
             data["nfiles"] = self.nfiles
-        return data
+        return {**data, **self.extra}
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> Output:
@@ -61,9 +62,12 @@ class Output:
         nfiles = data.get("nfiles")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise PointerError(where, f"'size' must be a whole number of bytes; got {size!r}")
-        if nfiles is not None and (not isinstance(nfiles, int) or nfiles < 0):
+        if nfiles is not None and (
+            not isinstance(nfiles, int) or isinstance(nfiles, bool) or nfiles < 0
+        ):
             raise PointerError(where, f"'nfiles' must be a whole number; got {nfiles!r}")
-        return cls(path=path, oid=oid, size=size, nfiles=nfiles, hash=algo)
+        extra = {k: v for k, v in data.items() if k not in OUT_KEYS}
+        return cls(path=path, oid=oid, size=size, nfiles=nfiles, hash=algo, extra=extra)
 
 
 @dataclass
@@ -110,6 +114,8 @@ def load(path: Path, display: str | None = None) -> Pointer:
     outs = data["outs"]
     if not isinstance(outs, list) or not outs:
         raise PointerError(where, "'outs' must be a non-empty list")
+    if len(outs) > 1:
+        raise PointerError(where, f"a pointer file tracks one path; this one lists {len(outs)}")
     extra = {k: v for k, v in data.items() if k != "outs"}
     return Pointer(path, [Output.from_dict(o, where) for o in outs], extra)
 

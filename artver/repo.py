@@ -35,7 +35,6 @@ cache:
 
 ARTVER_GITIGNORE = """\
 /cache
-/tmp
 /state.db
 /state.db-*
 /lock

@@ -182,3 +182,33 @@ def test_hardlink_across_filesystems_falls_back_to_copy(ws, tmp_path):
         import shutil
 
         shutil.rmtree(cache, ignore_errors=True)
+
+
+def test_user_keys_in_a_pointer_survive_a_new_version(ws):
+    ws.write("data/a.txt", "1")
+    ws.artver("add", "data")
+    text = (
+        (ws.root / "data.artver").read_text().replace("  nfiles: 1\n", "  nfiles: 1\n  desc: raw\n")
+    )
+    (ws.root / "data.artver").write_text(text + "meta: {owner: ml-team}\n")
+    ws.write("data/a.txt", "2")
+    ws.artver("add", "data")
+    doc = load_yaml((ws.root / "data.artver").read_text())
+    assert doc["outs"][0]["desc"] == "raw" and doc["meta"] == {"owner": "ml-team"}
+    assert doc["outs"][0]["oid"] != xxh(b"1")
+
+
+def test_git_add_hint_is_shell_quoted(ws):
+    ws.write("my data/x.txt", "x")
+    res = ws.artver("add", "my data")
+    assert "git add .gitignore 'my data.artver'" in res.stderr
+
+
+def test_file_name_that_is_not_utf8_is_refused(ws):
+    bad = os.fsencode(str(ws.root / "data")) + b"/caf\xe9.txt"
+    os.makedirs(ws.root / "data")
+    with open(bad, "wb") as fobj:
+        fobj.write(b"x")
+    res = ws.artver("add", "data", expect=1)
+    assert "not valid UTF-8" in res.stderr and "caf\\xe9" in res.stderr
+    assert not (ws.root / "data.artver").exists()

@@ -103,8 +103,24 @@ def test_local_config_is_ignored_by_git(ws):
     assert ws.git("check-ignore", ".artver/config.local.yaml").strip()
 
 
-def test_bad_config_values_are_clear_errors(ws):
-    ws.artver("config", "cache.type", "teleport")
+def test_bad_config_values_are_refused_when_set(ws):
+    before = ws.read(".artver/config.yaml")
+    for key, value in [("cache.type", "teleport"), ("core.jobs", "0"), ("cache.shared", "yes")]:
+        res = ws.artver("config", key, value, expect=1)
+        assert key in res.stderr and value in res.stderr
+    res = ws.artver("config", "foo.bar", "1", expect=1)
+    assert "unknown config key 'foo.bar'" in res.stderr
+    assert ws.read(".artver/config.yaml") == before
+
+
+def test_unset_leaves_a_valid_config(ws):
+    ws.artver("config", "--unset", "cache.type")
+    ws.artver("status")
+    assert ws.artver("config", "cache.type").stdout.strip() == "reflink,copy"
+
+
+def test_hand_edited_bad_config_is_a_clear_error(ws):
+    (ws.root / ".artver/config.yaml").write_text("cache:\n  type: teleport\n")
     ws.write("x.txt", "x")
     res = ws.artver("add", "x.txt", expect=1)
     assert "cache.type" in res.stderr and "teleport" in res.stderr

@@ -44,10 +44,12 @@ class ObjectStore:
             return
         os.makedirs(path, exist_ok=True)
         if self.dir_mode is not None:
-            try:
-                os.chmod(path, self.dir_mode)
-            except PermissionError:
-                pass  # another user of a shared cache made it
+            # The root too: group members must be able to create new shard directories.
+            for directory in (str(self.root), path):
+                try:
+                    os.chmod(directory, self.dir_mode)
+                except PermissionError:
+                    pass  # another user of the shared cache made it, with its own mode
         self._made_dirs.add(path)
 
     def _tmp_path(self, oid_hint: str = "obj") -> str:

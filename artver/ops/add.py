@@ -77,6 +77,14 @@ def validate(repo: Repo, path: Path, shown: str, cwd: Path) -> None:
 
 def _check_no_nested(paths: list[tuple[Path, str]], scans: list[tuple[str, list[WsFile]]]) -> None:
     for (path, shown), (_, files) in zip(paths, scans, strict=True):
+        for f in files:
+            try:
+                f.rel.encode("utf-8")
+            except UnicodeEncodeError:
+                raise PathError(
+                    f"{shown}/{f.rel.encode('utf-8', 'surrogateescape')!r}",
+                    "the file name is not valid UTF-8; rename it to track it",
+                ) from None
         nested = [f.rel for f in files if f.rel.endswith(SUFFIX)]
         if nested:
             raise PathError(
@@ -193,6 +201,8 @@ def record(repo: Repo, path: Path, out: Output) -> AddResult:
             previous, extra = old.out, old.extra
         except PointerError:  # a broken pointer is simply replaced by a good one
             pass
+    if previous is not None:
+        out.extra = previous.extra  # a user's `desc:` and the like survive a new version
     pointer = Pointer(file, [out], extra)
     pointers.save(pointer)
     gitignore = scm.ensure_ignored(path)
