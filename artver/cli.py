@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Annotated, Optional
 import typer
 
 from artver import __version__
-from artver.errors import ArtverError
+from artver.errors import ArtverError, Interrupted
 from artver.ui import human_size, out, plural
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain "Error: ..." usage messages, like every other error
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -284,8 +286,15 @@ def _hoist_global_flags(argv: list[str]) -> list[str]:
     return hoisted + kept
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    # Raised as an ArtverError so that it reaches the guard below: typer would otherwise
+    # turn Ctrl-C into a silent exit. Core code cleans up in its `finally` blocks.
+    raise Interrupted("interrupted; nothing half-written was left behind")
+
+
 def run() -> None:
     """Run the CLI with the one error guard."""
+    signal.signal(signal.SIGINT, _interrupted)
     try:
         app(args=_hoist_global_flags(sys.argv[1:]), prog_name="artver")
     except ArtverError as exc:
@@ -293,9 +302,6 @@ def run() -> None:
             traceback.print_exc()
         out.error(str(exc))
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        out.error("interrupted")
-        sys.exit(130)
     except Exception as exc:  # a bug or an unexpected OS condition: still no traceback
         if out.verbose:
             traceback.print_exc()

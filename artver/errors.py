@@ -82,3 +82,9 @@ class LockedError(ArtverError):
 
 class DiskFullError(ArtverError):
     pass
+
+
+class Interrupted(ArtverError):
+    """Ctrl-C."""
+
+    exit_code = 130

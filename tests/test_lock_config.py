@@ -137,3 +137,28 @@ def test_lock_is_released_when_the_holder_dies(ws):
     start = time.monotonic()
     ws.artver("add", "x.txt", env={"ARTVER_LOCK_WAIT": "5"})
     assert time.monotonic() - start < 5
+
+
+def test_ctrl_c_says_interrupted_and_exits_130(ws):
+    import signal
+
+    ws.write("data/a.txt", "a")
+    holder = hold_lock(ws, 30)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "artver", "add", "data"],
+            cwd=ws.root,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "ARTVER_LOCK_WAIT": "25"},
+        )
+        assert proc.stderr is not None
+        assert "Waiting for the repository lock" in proc.stderr.readline()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proc.returncode == 130, err
+    assert "error: interrupted" in err and "Traceback" not in err
+    assert not (ws.root / "data.artver").exists()
