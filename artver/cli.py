@@ -117,15 +117,28 @@ def add(
 @app.command()
 def status(targets: TargetsArg = None, json: JsonOpt = False) -> None:
     """Show tracked data that is modified or missing in the workspace."""
+    from artver.ops.status import stage_status
     from artver.ops.status import status as do_status
 
-    results = do_status(_repo(), targets or [], Path.cwd())
+    repo = _repo()
+    results = do_status(repo, targets or [], Path.cwd())
+    stages = stage_status(repo) if not targets else []
     if json:
-        out.json({"artifacts": [r.to_dict() for r in results]})
+        out.json(
+            {"artifacts": [r.to_dict() for r in results], "stages": [s.to_dict() for s in stages]}
+        )
         return
+    for stage in stages:
+        out.result(f"{stage.name}: " + "; ".join(stage.reasons))
     changed = [r for r in results if r.state != "ok"]
+    if not changed and not stages:
+        if repo.pipeline_files():
+            out.result("Data and pipelines are up to date.")
+        else:
+            out.result("Data is up to date." if results else "Nothing is tracked yet.")
+        return
     if not changed:
-        out.result("Data is up to date." if results else "Nothing is tracked yet.")
+        out.info("\nRun `artver repro` to bring the stages up to date.")
         return
     for res in changed:
         out.result(f"{res.path}: {res.state}")
@@ -165,16 +178,23 @@ def checkout(
 
 @app.command()
 def commit(targets: TargetsArg = None) -> None:
-    """Record the current content of tracked paths into their pointer files."""
+    """Record the current state of tracked paths and stages into pointers and the lock."""
     from artver.ops.commit import commit as do_commit
 
-    results = do_commit(_repo(), targets or [], Path.cwd())
-    changed = [r for r in results if r.changed]
+    result = do_commit(_repo(), targets or [], Path.cwd())
+    changed = [r for r in result.pointers if r.changed]
     for res in changed:
         out.info(f"Committed {os.path.relpath(res.pointer.data_path())}")
-    if not changed:
-        out.info("Nothing to commit: pointers already match the workspace.")
-    _git_add_hint([r.pointer.file for r in changed] + [r.gitignore for r in results if r.gitignore])
+    for name in result.stages:
+        out.info(f"Committed stage {name}")
+    if not changed and not result.stages:
+        out.info("Nothing to commit: pointers and the lock already match the workspace.")
+    to_git = [r.pointer.file for r in changed] + [
+        r.gitignore for r in result.pointers if r.gitignore
+    ]
+    if result.stages:
+        to_git.append(Path("artver.lock"))
+    _git_add_hint(to_git)
 
 
 @app.command("ls")
@@ -290,6 +310,11 @@ def _interrupted(signum: int, frame: object) -> None:
     # Raised as an ArtverError so that it reaches the guard below: typer would otherwise
     # turn Ctrl-C into a silent exit. Core code cleans up in its `finally` blocks.
     raise Interrupted("interrupted; nothing half-written was left behind")
+
+
+from artver import cli_pipeline  # noqa: E402 - registers its commands on `app`
+
+cli_pipeline.register(app)
 
 
 def run() -> None:

@@ -11,14 +11,15 @@ writes go through sqlite-utils.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # A file modified this close to (or after) the moment we looked at it may change again
 # within the filesystem's timestamp granularity without its stat changing: never trust it.
 RACY_WINDOW_NS = 100_000_000
@@ -63,6 +64,8 @@ class StateDB:
                 db["trees"].create({"path": str, "fingerprint": str, "oid": str}, pk="path")
             if "complete_dirs" not in db.table_names():
                 db["complete_dirs"].create({"oid": str}, pk="oid")
+            if "kv" not in db.table_names():
+                db["kv"].create({"key": str, "value": str}, pk="key")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
@@ -114,6 +117,16 @@ class StateDB:
                 " VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
+
+    # -- small facts worth remembering (e.g. a Python environment's packages) ---------------
+    def get_value(self, key: str) -> Any:
+        row = self.conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def set_value(self, key: str, value: Any) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, json.dumps(value))
+        )
 
     # -- whole directories ---------------------------------------------------------------------
     def tree(self, path: str) -> tuple[str, str] | None:

@@ -53,3 +53,24 @@ def dump_plain(data: Any) -> str:
     yaml.indent(mapping=2, sequence=2, offset=0)
     yaml.dump(data, stream)
     return stream.getvalue()
+
+
+def position(text: str, keys: list[str | int]) -> tuple[int, int] | None:
+    """1-based (line, column) of the node at `keys` (mapping keys and list indices), for
+    error messages; parses again in round-trip mode, which only an error path pays for."""
+    try:
+        node = load_roundtrip(text)
+    except YAMLParseError:
+        return None
+    where: tuple[int, int] | None = None
+    for key in keys:
+        try:
+            if isinstance(key, int):
+                line, col = node.lc.item(key)
+            else:
+                line, col = node.lc.key(key)
+            node = node[key]
+        except (AttributeError, KeyError, IndexError, TypeError):
+            break
+        where = (line + 1, col + 1)
+    return where
