@@ -108,7 +108,7 @@ def repro(
                 out.info(f"Running stage {stage} ({'; '.join(details)})")
             elif what == "restored":
                 out.info(f"Restored stage {stage} from the run cache")
-            elif what == "up to date":
+            elif what == "up to date" and out.verbose:
                 out.info(f"Stage {stage} is up to date")
             elif what == "failed":
                 out.info(f"Stage {stage} failed")

@@ -12,6 +12,7 @@ writes go through sqlite-utils.
 from __future__ import annotations
 
 import json
+import marshal
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -19,10 +20,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # A file modified this close to (or after) the moment we looked at it may change again
 # within the filesystem's timestamp granularity without its stat changing: never trust it.
 RACY_WINDOW_NS = 100_000_000
+MISSING = object()
 
 
 class Known(NamedTuple):
@@ -66,6 +68,8 @@ class StateDB:
                 db["complete_dirs"].create({"oid": str}, pk="oid")
             if "kv" not in db.table_names():
                 db["kv"].create({"key": str, "value": str}, pk="key")
+            if "parsed" not in db.table_names():
+                db["parsed"].create({"path": str, "digest": str, "data": bytes}, pk="path")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
@@ -126,6 +130,29 @@ class StateDB:
     def set_value(self, key: str, value: Any) -> None:
         self.conn.execute(
             "INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, json.dumps(value))
+        )
+
+    # -- parsed YAML of pipeline and lock files, by content hash ------------------------------
+    def parsed(self, path: str, digest: str) -> Any:
+        """The parsed document last seen at `path` with content hash `digest`, or MISSING.
+
+        YAML parsing is pure Python past the C scanner; for a 1,000-stage lock it costs more
+        than the whole rest of a no-op repro, and the file rarely changes between runs."""
+        row = self.conn.execute(
+            "SELECT digest, data FROM parsed WHERE path = ?", (path,)
+        ).fetchone()
+        if row is None or row[0] != digest:
+            return MISSING
+        return marshal.loads(row[1])
+
+    def save_parsed(self, path: str, digest: str, data: Any) -> None:
+        try:
+            blob = marshal.dumps(data)
+        except ValueError:
+            return  # holds a type marshal cannot store (a YAML date, say): parse each time
+        self.conn.execute(
+            "INSERT OR REPLACE INTO parsed (path, digest, data) VALUES (?, ?, ?)",
+            (path, digest, blob),
         )
 
     # -- whole directories ---------------------------------------------------------------------

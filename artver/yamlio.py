@@ -47,6 +47,18 @@ def dump_roundtrip(doc: Any) -> str:
     return stream.getvalue()
 
 
+def dump_fast(data: Any) -> str:
+    """Block-style YAML of plain data through the C emitter (key order kept)."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=False)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
+    stream = io.StringIO()
+    yaml.dump(data, stream)
+    return stream.getvalue()
+
+
 def dump_plain(data: Any) -> str:
     stream = io.StringIO()
     yaml = _yaml("rt")

@@ -14,7 +14,7 @@ from artver.repo import Repo
 from artver.stages.envprint import env_record, find_python, probe_python, python_stamp
 from artver.stages.lock import LockEntry, Recorded, read_lock
 from artver.stages.params import MISSING, ParamsError, load_params_file, lookup
-from artver.stages.schema import PipelineError, Stage, parse_file
+from artver.stages.schema import PipelineError, Stage, load_document, parse_file
 from artver.stages.status import Observed
 
 
@@ -29,8 +29,22 @@ class Loaded:
         return self.locks.get(stage.file, {}).get(stage.name)
 
 
+def _cached_yaml(repo: Repo, rel: str, text: str, parse) -> Any:
+    """Parse YAML once per content: the state DB keeps the last parse of each file."""
+    from artver.cache.hashing import hash_bytes
+    from artver.state import MISSING as NOT_CACHED
+
+    digest = hash_bytes(text.encode("utf-8"))
+    doc = repo.state.parsed(rel, digest)
+    if doc is NOT_CACHED:
+        doc = parse(text)
+        repo.state.save_parsed(rel, digest, doc)
+    return doc
+
+
 def load(repo: Repo) -> Loaded:
     from artver.stages.graph import Pipeline
+    from artver.yamlio import load_yaml
 
     stages: list[Stage] = []
     locks: dict[str, dict[str, LockEntry]] = {}
@@ -40,8 +54,11 @@ def load(repo: Repo) -> Loaded:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise PipelineError(f"cannot read {rel}: {exc.strerror}") from None
-        stages += parse_file(text, rel)
-        locks[rel] = read_lock(repo.root, rel)
+        doc = _cached_yaml(repo, rel, text, lambda t, rel=rel: load_document(t, rel))
+        stages += parse_file(text, rel, doc)
+        locks[rel] = read_lock(
+            repo.root, rel, lambda lock_rel, t: _cached_yaml(repo, lock_rel, t, load_yaml)
+        )
     tracked = [
         repo.rel(p.with_name(p.name.removesuffix(".artver"))) for p in repo.iter_pointer_files()
     ]

@@ -72,6 +72,10 @@ def _selection(loaded: Loaded, opts: Options) -> list[str]:
 
 
 def _check_inputs(repo: Repo, loaded: Loaded, names: list[str]) -> None:
+    """Everything that can be known wrong before a single stage runs."""
+    observer = Observer(repo)
+    for name in names:
+        observer.params(loaded.pipeline.stages[name])  # a missing file or key raises
     missing = []
     for stage_name, deps in loaded.pipeline.unproduced_deps().items():
         if stage_name in names:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ class LockEntry:
     env: dict[str, Any] = field(default_factory=dict)
     resources: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
+    text: str | None = field(default=None, compare=False, repr=False)  # its YAML, once made
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"cmd": self.cmd[0] if len(self.cmd) == 1 else list(self.cmd)}
@@ -98,7 +100,10 @@ def lock_path_for(pipeline_file: str) -> str:
     return posixpath.join(posixpath.dirname(pipeline_file), LOCK_NAME)
 
 
-def read_lock(root: Path, pipeline_file: str) -> dict[str, LockEntry]:
+def read_lock(
+    root: Path, pipeline_file: str, load: Callable[[str, str], Any] | None = None
+) -> dict[str, LockEntry]:
+    """Entries of the lock beside `pipeline_file`; `load(rel, text)` parses (and may cache)."""
     rel = lock_path_for(pipeline_file)
     try:
         text = (root / rel).read_text(encoding="utf-8")
@@ -107,7 +112,7 @@ def read_lock(root: Path, pipeline_file: str) -> dict[str, LockEntry]:
     from artver.yamlio import YAMLParseError, load_yaml
 
     try:
-        doc = load_yaml(text) or {}
+        doc = (load(rel, text) if load else load_yaml(text)) or {}
         stages = doc.get("stages") or {}
         return {name: LockEntry.from_dict(entry) for name, entry in stages.items()}
     except YAMLParseError as exc:
@@ -119,10 +124,16 @@ def read_lock(root: Path, pipeline_file: str) -> dict[str, LockEntry]:
 
 
 def write_lock(root: Path, pipeline_file: str, entries: dict[str, LockEntry]) -> None:
-    from artver.yamlio import dump_plain
+    """Rewrite the lock. Each entry's YAML is produced once and kept: repro rewrites the
+    lock after every stage, and re-emitting 1,000 unchanged entries each time would make a
+    long pipeline quadratic."""
+    from artver.yamlio import dump_fast
 
-    doc = {
-        "schema": LOCK_SCHEMA,
-        "stages": {name: entries[name].to_dict() for name in sorted(entries)},
-    }
-    atomic_write_text(root / lock_path_for(pipeline_file), dump_plain(doc))
+    parts = [f"schema: {LOCK_SCHEMA}\nstages:\n"]
+    for name in sorted(entries):
+        entry = entries[name]
+        if entry.text is None:
+            body = dump_fast({name: entry.to_dict()})
+            entry.text = "".join("  " + line + "\n" for line in body.splitlines())
+        parts.append(entry.text)
+    atomic_write_text(root / lock_path_for(pipeline_file), "".join(parts))

@@ -116,14 +116,11 @@ class _Where:
         return PipelineError(f"{where}: {message}")
 
 
-def parse_file(text: str, file: str) -> list[Stage]:
-    """Stages defined by the artver.yaml at repo-relative `file` with content `text`."""
-    from artver.yamlio import YAMLParseError, load_yaml
-
-    try:
-        doc = load_yaml(text)
-    except YAMLParseError as exc:
-        raise PipelineError(f"{file}: invalid YAML at {exc}") from None
+def parse_file(text: str, file: str, doc: Any = None) -> list[Stage]:
+    """Stages defined by the artver.yaml at repo-relative `file` with content `text`
+    (`doc`: its already parsed content, when the caller has it)."""
+    if doc is None:
+        doc = load_document(text, file)
     where = _Where(file, text)
     if doc is None:
         return []
@@ -147,6 +144,15 @@ def parse_file(text: str, file: str) -> list[Stage]:
         else:
             stages.append(_stage(where, name, body, base, ["stages", name]))
     return stages
+
+
+def load_document(text: str, file: str) -> Any:
+    from artver.yamlio import YAMLParseError, load_yaml
+
+    try:
+        return load_yaml(text)
+    except YAMLParseError as exc:
+        raise PipelineError(f"{file}: invalid YAML at {exc}") from None
 
 
 # -- foreach / matrix ------------------------------------------------------------------------
@@ -304,7 +310,9 @@ def _out(where: _Where, keys: list, wdir: str, spec: Any, metric: bool) -> Out:
         raise where.error(keys, "an out is a path or a mapping with 'path' and options")
     unknown = set(options) - OUT_OPTIONS
     if unknown:
-        raise where.error(keys, f"unknown out option {sorted(unknown)[0]!r} for {path}")
+        key = sorted(unknown)[0]
+        at = [*keys, key] if isinstance(spec, dict) and "path" in spec else [*keys, path, key]
+        raise where.error(at, f"unknown out option {key!r} for {path}")
     cache = _bool(where, keys, options.get("cache", not metric))
     persist = _bool(where, keys, options.get("persist", False))
     return Out(_join(where, keys, wdir, path.rstrip("/")), cache, persist, metric)
