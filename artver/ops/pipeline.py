@@ -43,7 +43,6 @@ def _cached_yaml(repo: Repo, rel: str, text: str, parse) -> Any:
 
 
 def load(repo: Repo) -> Loaded:
-    from artver.stages.graph import Pipeline
     from artver.yamlio import load_yaml
 
     stages: list[Stage] = []
@@ -62,7 +61,23 @@ def load(repo: Repo) -> Loaded:
     tracked = [
         repo.rel(p.with_name(p.name.removesuffix(".artver"))) for p in repo.iter_pointer_files()
     ]
-    return Loaded(Pipeline.build(stages, tracked), locks)
+    return Loaded(_pipeline(repo, stages, tracked), locks)
+
+
+def _pipeline(repo: Repo, stages: list[Stage], tracked: list[str]) -> Any:
+    """The DAG, derived with networkx only when the stages' shape changed since last time."""
+    from artver.cache.hashing import hash_bytes
+    from artver.stages.graph import Pipeline
+
+    shape = [(s.name, s.file, s.deps, [o.path for o in s.outs]) for s in stages]
+    key = hash_bytes(repr((shape, sorted(tracked))).encode())
+    cached = repo.state.get_value("dag")
+    if cached and cached.get("key") == key:
+        by_name = {s.name: s for s in stages}
+        return Pipeline(by_name, [tuple(e) for e in cached["edges"]], cached["order"])
+    pipeline = Pipeline.build(stages, tracked)
+    repo.state.set_value("dag", {"key": key, "edges": pipeline.edges, "order": pipeline.full_order})
+    return pipeline
 
 
 def select(loaded: Loaded, names: list[str]) -> list[str]:

@@ -1,12 +1,11 @@
-"""The pipeline DAG (networkx; the only module that imports it) and its checks and drawings."""
+"""The pipeline DAG (networkx; the only module that imports it, lazily), checks, drawings."""
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable
-from dataclasses import dataclass
-
-import networkx as nx
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from artver.errors import ArtverError
 from artver.stages.schema import Stage
@@ -22,11 +21,23 @@ def _inside(path: str, parent: str) -> bool:
 
 @dataclass
 class Pipeline:
-    """All stages of a repository and the graph between them."""
+    """All stages of a repository and the graph between them.
+
+    The graph is kept as plain data (edges and one topological order). networkx, which
+    costs 0.1 s to import, is needed only to derive them (checks, cycle detection, the
+    order) and for closures; a caller that cached the derived structure skips it.
+    """
 
     stages: dict[str, Stage]
-    graph: nx.DiGraph  # edge upstream -> downstream
-    producers: dict[str, str]  # out path -> stage name
+    edges: list[tuple[str, str]]  # upstream -> downstream
+    full_order: list[str]
+    preds: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        preds: dict[str, list[str]] = {name: [] for name in self.stages}
+        for upstream, downstream in self.edges:
+            preds[downstream].append(upstream)
+        self.preds = {name: sorted(found) for name, found in preds.items()}
 
     @classmethod
     def build(cls, stages: Iterable[Stage], tracked: Iterable[str] = ()) -> Pipeline:
@@ -40,73 +51,84 @@ class Pipeline:
             by_name[stage.name] = stage
         producers = _check_outs(by_name.values(), tracked)
         out_paths = sorted(producers)
-        graph = nx.DiGraph()
-        graph.add_nodes_from(by_name)
+        edges = set()
         for stage in by_name.values():
             for dep in stage.deps:
                 for upstream in _producers_of(dep, producers, out_paths):
-                    if upstream != stage.name:
-                        graph.add_edge(upstream, stage.name)
-                    else:
+                    if upstream == stage.name:
                         raise GraphError(f"stage {stage.name} depends on its own output {dep}")
-        pipeline = cls(by_name, graph, producers)
-        pipeline.check_acyclic()
-        return pipeline
+                    edges.add((upstream, stage.name))
+        graph = _nx_graph(by_name, edges)
+        _check_acyclic(graph)
+        import networkx as nx
 
-    def check_acyclic(self) -> None:
-        try:
-            cycle = nx.find_cycle(self.graph)
-        except nx.NetworkXNoCycle:
-            return
-        names = [edge[0] for edge in cycle] + [cycle[0][0]]
-        raise GraphError("the pipeline has a cycle: " + " -> ".join(names))
+        order = list(nx.lexicographical_topological_sort(graph))
+        return cls(by_name, sorted(edges), order)
+
+    @cached_property
+    def producers(self) -> dict[str, str]:
+        return {out.path: s.name for s in self.stages.values() for out in s.outs}
+
+    @cached_property
+    def graph(self):  # networkx.DiGraph, built on first use
+        return _nx_graph(self.stages, self.edges)
 
     def order(self, names: Iterable[str] | None = None) -> list[str]:
-        """Topological order (ties broken by name, so plans are stable)."""
-        graph = self.graph if names is None else self.graph.subgraph(names)
-        return list(nx.lexicographical_topological_sort(graph))
+        """Topological order, ties broken by name (a subset keeps the full order's sequence,
+        which is a topological order of the subgraph too)."""
+        if names is None:
+            return list(self.full_order)
+        wanted = set(names)
+        return [name for name in self.full_order if name in wanted]
 
     def upstream_closure(self, names: Iterable[str]) -> set[str]:
+        import networkx as nx
+
         found = set(names)
         for name in list(found):
             found |= nx.ancestors(self.graph, name)
         return found
 
     def downstream_closure(self, names: Iterable[str]) -> set[str]:
+        import networkx as nx
+
         found = set(names)
         for name in list(found):
             found |= nx.descendants(self.graph, name)
         return found
 
     def predecessors(self, name: str) -> list[str]:
-        return sorted(self.graph.predecessors(name))
+        return self.preds[name]
 
     def unproduced_deps(self) -> dict[str, list[str]]:
         """{stage: [deps no stage produces]}; the caller checks whether they exist."""
-        out_paths = sorted(self.producers)
+        producers = self.producers
+        out_paths = sorted(producers)
         found: dict[str, list[str]] = {}
         for stage in self.stages.values():
             for dep in stage.deps:
-                if not _producers_of(dep, self.producers, out_paths):
+                if not _producers_of(dep, producers, out_paths):
                     found.setdefault(stage.name, []).append(dep)
         return found
 
     # -- drawings ---------------------------------------------------------------------------
+    def _edges_among(self, nodes: list[str]) -> list[tuple[str, str]]:
+        wanted = set(nodes)
+        return [(a, b) for a, b in self.edges if a in wanted and b in wanted]
+
     def to_mermaid(self, names: Iterable[str] | None = None) -> str:
         nodes = self.order(names)
         ids = {name: f"n{i}" for i, name in enumerate(nodes)}
         lines = ["flowchart TD"]
         lines += [f'    {ids[n]}["{n}"]' for n in nodes]
-        lines += [
-            f"    {ids[a]} --> {ids[b]}" for a, b in sorted(self.graph.subgraph(nodes).edges())
-        ]
+        lines += [f"    {ids[a]} --> {ids[b]}" for a, b in self._edges_among(nodes)]
         return "\n".join(lines)
 
     def to_dot(self, names: Iterable[str] | None = None) -> str:
         nodes = self.order(names)
         lines = ["strict digraph {"]
         lines += [f'    "{n}";' for n in nodes]
-        lines += [f'    "{a}" -> "{b}";' for a, b in sorted(self.graph.subgraph(nodes).edges())]
+        lines += [f'    "{a}" -> "{b}";' for a, b in self._edges_among(nodes)]
         lines.append("}")
         return "\n".join(lines)
 
@@ -118,6 +140,26 @@ class Pipeline:
             before = self.predecessors(name)
             lines.append(name + (f"  <- {', '.join(before)}" if before else ""))
         return "\n".join(lines)
+
+
+def _nx_graph(stages: Iterable[str], edges: Iterable[tuple[str, str]]):
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(stages)
+    graph.add_edges_from(edges)
+    return graph
+
+
+def _check_acyclic(graph) -> None:
+    import networkx as nx
+
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return
+    names = [edge[0] for edge in cycle] + [cycle[0][0]]
+    raise GraphError("the pipeline has a cycle: " + " -> ".join(names))
 
 
 def _check_outs(stages: Iterable[Stage], tracked: Iterable[str]) -> dict[str, str]:
