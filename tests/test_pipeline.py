@@ -392,3 +392,51 @@ def test_frozen_stage_never_runs(ws):
     )
     ws.artver("repro")
     assert not (ws.root / "out.txt").exists()
+
+
+def test_ctrl_c_stops_children_and_keeps_a_consistent_lock(ws):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    write_pipeline(
+        ws,
+        "stages:\n"
+        "  quick:\n    cmd: echo done > quick.txt\n    outs: [quick.txt]\n"
+        "  slow:\n"
+        "    cmd: PY -c \"import os, time; open('slow.pid', 'w').write(str(os.getpid()));"
+        " time.sleep(60); open('slow.txt', 'w').write('x')\"\n"
+        "    deps: [quick.txt]\n    outs: [slow.txt]\n",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "artver", "repro"],
+        cwd=ws.root,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("Running stage slow"):
+            break
+    deadline = time.monotonic() + 30
+    while not (ws.root / "slow.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    err = proc.stderr.read()
+    proc.wait(timeout=60)
+    proc.stderr.close()
+    assert proc.returncode == 130, err
+    assert "error: interrupted" in err and "Traceback" not in err
+    assert set(lock(ws)) == {"quick"}
+    child = int((ws.root / "slow.pid").read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the stage's process was left running")
+    assert not (ws.root / "slow.txt").exists()
