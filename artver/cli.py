@@ -33,7 +33,7 @@ app = typer.Typer(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else.")]
 TargetsArg = Annotated[
     Optional[list[str]],  # noqa: UP045 - typer needs Optional here
-    typer.Argument(help="Tracked paths or their .artver files (default: all)."),
+    typer.Argument(help="Tracked paths, their .artver files or stage names (default: all)."),
 ]
 
 
@@ -116,7 +116,7 @@ def add(
 
 @app.command()
 def status(targets: TargetsArg = None, json: JsonOpt = False) -> None:
-    """Show tracked data that is modified or missing in the workspace."""
+    """Show tracked data that is modified or missing, and stale stages with why."""
     from artver.ops.status import stage_status
     from artver.ops.status import status as do_status
 
@@ -160,7 +160,7 @@ def checkout(
         bool, typer.Option("--relink", help="Re-create every file with the current link type.")
     ] = False,
 ) -> None:
-    """Make the workspace match the pointer files."""
+    """Make the workspace match the pointer files and the stage outputs in artver.lock."""
     from artver.ops.checkout import checkout as do_checkout
 
     res = do_checkout(_repo(), targets or [], Path.cwd(), force=force, relink=relink)

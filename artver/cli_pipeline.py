@@ -112,6 +112,8 @@ def repro(
                 out.info(f"Stage {stage} is up to date")
             elif what == "failed":
                 out.info(f"Stage {stage} failed")
+            elif what == "skipped":
+                out.info(f"Skipped stage {stage}: {'; '.join(details)}")
 
     outcomes = do_repro(_repo(), opts, on_event, on_line)
     if dry_run:
@@ -120,10 +122,12 @@ def repro(
                 f"{o.name}: {o.status}" + (f" ({'; '.join(o.reasons)})" if o.reasons else "")
             )
         return
-    ran = [o for o in outcomes if o.status in ("ran", "restored")]
-    if ran:
-        out.info("\nTo track the changes with git, run:\n\n    git add artver.lock\n")
-    else:
+    changed = sorted({path for o in outcomes for path in o.changed})
+    if changed:
+        from artver.cli import _git_add_hint
+
+        _git_add_hint([Path(p) for p in changed])
+    elif not any(o.status in ("ran", "restored") for o in outcomes):
         out.info("Data and pipelines are up to date.")
 
 
@@ -137,6 +141,9 @@ def dag(
 
     loaded = load(_repo())
     pipeline = loaded.pipeline
+    if not pipeline.stages:
+        out.result("No pipeline here (no artver.yaml).")
+        return
     names = pipeline.upstream_closure(select(loaded, stages)) if stages else None
     if mermaid:
         out.result(pipeline.to_mermaid(names))

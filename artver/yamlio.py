@@ -15,6 +15,7 @@ def _yaml(typ: str):
 
     yaml = YAML(typ=typ, pure=typ != "safe")
     yaml.default_flow_style = False
+    yaml.width = 4096  # never fold a long command over two lines
     return yaml
 
 
@@ -53,6 +54,7 @@ def dump_fast(data: Any) -> str:
 
     yaml = YAML(typ="safe", pure=False)
     yaml.default_flow_style = False
+    yaml.width = 4096
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
     stream = io.StringIO()
     yaml.dump(data, stream)

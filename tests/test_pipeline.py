@@ -440,3 +440,30 @@ def test_ctrl_c_stops_children_and_keeps_a_consistent_lock(ws):
     else:
         raise AssertionError("the stage's process was left running")
     assert not (ws.root / "slow.txt").exists()
+
+
+def test_seed_change_makes_a_stage_stale_and_deleted_stages_leave_the_lock(ws):
+    write_pipeline(
+        ws,
+        "stages:\n"
+        "  a:\n    cmd: echo $ARTVER_SEED > a.txt\n    outs: [a.txt]\n    seed: 1\n"
+        "  b:\n    cmd: echo b > b.txt\n    outs: [b.txt]\n",
+    )
+    ws.artver("repro")
+    write_pipeline(
+        ws, "stages:\n  a:\n    cmd: echo $ARTVER_SEED > a.txt\n    outs: [a.txt]\n    seed: 2\n"
+    )
+    assert ws.artver("status").stdout.splitlines() == ["a: seed 1 -> 2"]
+    ws.artver("repro")
+    assert ws.read("a.txt") == b"2\n"
+    assert set(lock(ws)) == {"a"}
+
+
+def test_up_to_date_stage_may_ask_for_hardware_this_machine_lacks(ws):
+    write_pipeline(
+        ws, "stages:\n  g:\n    cmd: echo x > g.txt\n    outs: [g.txt]\n    resources: {gpus: 1}\n"
+    )
+    ws.artver("repro", env={"ARTVER_GPUS": "1"})
+    ws.artver("repro", env={"ARTVER_GPUS": "0"})
+    res = ws.artver("repro", "-f", expect=1, env={"ARTVER_GPUS": "0"})
+    assert "stage g needs 1 GPUs (this machine has 0)" in res.stderr

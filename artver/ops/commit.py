@@ -56,6 +56,7 @@ def _commit_stages(repo: Repo, names: list[str]) -> list[str]:
         observed = observer.observe(stage, entry)
         if entry is not None and not stale_reasons(stage, entry, observed):
             continue
-        record_stage(repo, loaded, observer, stage, observed)
+        # No run-cache entry: these outputs were not made by the command from these inputs.
+        record_stage(repo, loaded, observer, stage, observed, run_cache=False)
         committed.append(name)
     return committed

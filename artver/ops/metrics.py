@@ -21,7 +21,7 @@ def metrics_show(repo: Repo) -> list[dict[str, Any]]:
             if not out.metric:
                 continue
             try:
-                data = load_params_file(repo.root, out.path)
+                data = load_params_file(repo.root, out.path, kind="metrics")
             except ParamsError as exc:
                 rows.append({"stage": name, "path": out.path, "key": None, "error": exc.message})
                 continue

@@ -22,7 +22,7 @@ from artver.ops.pipeline import Loaded, Observer, load, run_key, select
 from artver.pointer import Output
 from artver.repo import Repo
 from artver.stages import runcache
-from artver.stages.lock import LockEntry, Recorded, write_lock
+from artver.stages.lock import LockEntry, Recorded, lock_path_for, write_lock
 from artver.stages.resources import ResourceError, ResourcePool
 from artver.stages.run import Finished, Runner
 from artver.stages.schema import Stage
@@ -42,6 +42,7 @@ class Outcome:
     reasons: list[str] = field(default_factory=list)
     returncode: int | None = None
     tail: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)  # files to `git add` (absolute paths)
 
 
 @dataclass
@@ -91,12 +92,19 @@ def _check_inputs(repo: Repo, loaded: Loaded, names: list[str]) -> None:
         )
 
 
-def _check_resources(loaded: Loaded, names: list[str], pool: ResourcePool) -> None:
-    problems = []
-    for name in names:
-        lacks = pool.missing(loaded.pipeline.stages[name].resources)
-        if lacks:
-            problems.append(f"stage {name} needs " + " and ".join(lacks))
+def _check_resources(
+    repo: Repo, loaded: Loaded, names: list[str], pool: ResourcePool, force: bool
+) -> None:
+    """Refuse before anything runs when a stage that must run needs more than the machine
+    has; stages that are up to date may ask for anything."""
+    lacking = {n: pool.missing(loaded.pipeline.stages[n].resources) for n in names}
+    lacking = {n: lacks for n, lacks in lacking.items() if lacks}
+    if not lacking:
+        return
+    would_run = {o.name for o in plan(repo, loaded, names, force) if o.reasons}
+    problems = [
+        f"stage {n} needs " + " and ".join(lacks) for n, lacks in lacking.items() if n in would_run
+    ]
     if problems:
         raise ResourceError("; ".join(problems))
 
@@ -115,7 +123,8 @@ def plan(repo: Repo, loaded: Loaded, names: list[str], force: bool) -> list[Outc
             reasons = ["forced"]
         if reasons:
             will_run.add(name)
-        outcomes.append(Outcome(name, "would run" if reasons else UP_TO_DATE, reasons))
+        status = "would run" if reasons else ("frozen" if stage.frozen else UP_TO_DATE)
+        outcomes.append(Outcome(name, status, reasons))
     return outcomes
 
 
@@ -133,7 +142,15 @@ class _Execution:
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, names: list[str]) -> list[Outcome]:
-        _check_resources(self.loaded, names, self.pool)
+        _check_resources(self.repo, self.loaded, names, self.pool, self.opts.force)
+        # .gitignore lines in pipeline order, not in the order parallel stages finish: a
+        # directory dep containing that .gitignore must hash the same from run to run.
+        ignores = []
+        for name in names:
+            for out in self.loaded.pipeline.stages[name].cached_outs:
+                changed = scm.ensure_ignored(self.repo.root / out.path)
+                if changed:
+                    ignores.append(str(changed))
         pending = list(names)
         selected = set(names)
         stopping = False
@@ -149,6 +166,7 @@ class _Execution:
                     if any(self.outcomes[p].status in (FAILED, SKIPPED) for p in preds):
                         pending.remove(name)
                         self.outcomes[name] = Outcome(name, SKIPPED, ["an upstream stage failed"])
+                        self.events(name, SKIPPED, ["an upstream stage failed"])
                         progressed = True
                         continue
                     if self.runner.running >= self.opts.jobs:
@@ -169,6 +187,12 @@ class _Execution:
             raise
         for name in names:
             self.outcomes.setdefault(name, Outcome(name, SKIPPED, ["stopped after a failure"]))
+            outcome = self.outcomes[name]
+            if outcome.status in (RAN, RESTORED):
+                lock = lock_path_for(self.loaded.pipeline.stages[name].file)
+                outcome.changed.append(str(self.repo.root / lock))
+        if names and ignores:
+            self.outcomes[names[0]].changed += ignores
         return [self.outcomes[n] for n in names]
 
     def _begin(self, name: str) -> bool:
@@ -304,6 +328,8 @@ def record_stage(
     )
     locks = loaded.locks.setdefault(stage.file, {})
     locks[stage.name] = entry
+    for gone in [n for n in locks if n not in loaded.pipeline.stages]:
+        del locks[gone]  # stages deleted from artver.yaml leave the lock with their next run
     write_lock(repo.root, stage.file, locks)
     if run_cache and _run_cacheable(stage):
         runcache.save(repo.cache_dir, run_key(stage, observed), [o.to_dict() for o in outs])

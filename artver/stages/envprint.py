@@ -17,6 +17,7 @@ from artver.cache.hashing import hash_bytes
 from artver.errors import ArtverError
 from artver.stages.schema import EnvSpec
 
+MAX_PACKAGE_CHANGES = 5  # a status line, not an inventory: the lock has every version
 PYTHON_PROBE = """
 import json, platform, sys
 from importlib import metadata
@@ -100,8 +101,12 @@ def env_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         if old_py.get(key) != new_py.get(key):
             changes.append(f"python {key} {old_py.get(key)} -> {new_py.get(key)}")
     old_pk, new_pk = old_py.get("packages", {}), new_py.get("packages", {})
-    for name in sorted(set(old_pk) | set(new_pk)):
-        before, after = old_pk.get(name), new_pk.get(name)
-        if before != after:
-            changes.append(f"package {name} {before or '(none)'} -> {after or '(none)'}")
-    return changes or ["env changed"]
+    moved = [
+        f"package {name} {old_pk.get(name) or '(none)'} -> {new_pk.get(name) or '(none)'}"
+        for name in sorted(set(old_pk) | set(new_pk))
+        if old_pk.get(name) != new_pk.get(name)
+    ]
+    if len(moved) > MAX_PACKAGE_CHANGES:
+        extra = len(moved) - MAX_PACKAGE_CHANGES
+        moved = [*moved[:MAX_PACKAGE_CHANGES], f"and {extra} more packages changed"]
+    return changes + moved or ["env changed"]

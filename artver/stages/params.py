@@ -15,14 +15,15 @@ class ParamsError(ArtverError):
     pass
 
 
-def load_params_file(root: Path, file: str) -> dict[str, Any]:
+def load_params_file(root: Path, file: str, kind: str = "params") -> dict[str, Any]:
+    """A YAML, JSON or TOML mapping (params and metrics files alike)."""
     path = root / file
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ParamsError(f"params file {file} does not exist") from None
+        raise ParamsError(f"{kind} file {file} does not exist") from None
     except OSError as exc:
-        raise ParamsError(f"cannot read params file {file}: {exc.strerror}") from None
+        raise ParamsError(f"cannot read {kind} file {file}: {exc.strerror}") from None
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
@@ -36,11 +37,11 @@ def load_params_file(root: Path, file: str) -> dict[str, Any]:
 
             data = load_yaml(text)
     except Exception as exc:  # each parser has its own error class; all mean "bad file"
-        raise ParamsError(f"params file {file} is not valid: {exc}") from None
+        raise ParamsError(f"{kind} file {file} is not valid: {exc}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ParamsError(f"params file {file} must hold a mapping at the top level")
+        raise ParamsError(f"{kind} file {file} must hold a mapping at the top level")
     return data
 
 

@@ -67,6 +67,8 @@ def stale_reasons(
 
     if list(stage.cmd) != entry.cmd:
         reasons.append("cmd changed")
+    if stage.seed != entry.seed:
+        reasons.append(f"seed {entry.seed} -> {stage.seed}")
     recorded_deps = {repo_path(d.path): d.oid for d in entry.deps}
     for dep in stage.deps:
         now = observed.deps.get(dep)
