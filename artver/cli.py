@@ -243,6 +243,11 @@ def config(
                 out.result(line)
         return
     if unset or value is not None:
+        if key.startswith("remote."):  # the checks `artver remote modify` makes
+            from artver.ops.remote_config import check_config_key
+
+            root = artver_dir.parent if artver_dir is not None else None
+            check_config_key(root, key, None if unset else value, level)
         cfg.set_value(cfg.level_path(artver_dir, level), key, None if unset else value)
         return
     cfg.check_key(key)
@@ -290,6 +295,11 @@ def _interrupted(signum: int, frame: object) -> None:
     # Raised as an ArtverError so that it reaches the guard below: typer would otherwise
     # turn Ctrl-C into a silent exit. Core code cleans up in its `finally` blocks.
     raise Interrupted("interrupted; nothing half-written was left behind")
+
+
+from artver import cli_remotes  # noqa: E402 - the commands register on the app defined above
+
+cli_remotes.register(app)
 
 
 def run() -> None:
