@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "artver"
+# The command-line modules: typer lives here, and nothing else imports them.
+CLI_LAYER = {"artver.cli", "artver.cli_remotes"}
 HEAVY = ("s3fs", "gcsfs", "networkx", "dulwich", "typer", "rich", "sqlite_utils", "fsspec")
 
 
@@ -32,7 +34,7 @@ def imported(tree: ast.Module) -> set[str]:
 
 def test_nothing_imports_the_cli_or_ui_layer():
     for name, tree in modules().items():
-        if name in ("artver.cli", "artver.ui", "artver.entry", "artver.__main__"):
+        if name in CLI_LAYER or name in ("artver.ui", "artver.entry", "artver.__main__"):
             continue
         bad = {m for m in imported(tree) if m.startswith(("artver.cli", "artver.ui"))}
         assert not bad, f"{name} imports {bad}"
@@ -48,7 +50,7 @@ def test_cache_layer_imports_nothing_above_it():
 
 def test_core_never_prints_or_exits():
     for name, tree in modules().items():
-        if name in ("artver.cli", "artver.ui", "artver.entry"):
+        if name in CLI_LAYER or name in ("artver.ui", "artver.entry"):
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
@@ -63,13 +65,20 @@ def test_each_third_party_library_lives_behind_one_module():
         "networkx": {"artver.stages.graph"},
         "sqlite_utils": {"artver.state"},
         "ruamel": {"artver.yamlio"},
-        "typer": {"artver.cli"},
+        "typer": CLI_LAYER,
         "rich": {"artver.ui"},
     }
     for name, tree in modules().items():
         for lib, allowed in owners.items():
             uses = {m for m in imported(tree) if m == lib or m.startswith(lib + ".")}
             assert not uses or name in allowed, f"{name} imports {lib}"
+
+
+def test_filesystem_libraries_live_in_the_remotes_package():
+    for name, tree in modules().items():
+        for lib in ("fsspec", "s3fs", "gcsfs", "botocore", "aiobotocore", "google"):
+            uses = {m for m in imported(tree) if m == lib or m.startswith(lib + ".")}
+            assert not uses or name.startswith("artver.remotes."), f"{name} imports {lib}"
 
 
 def test_version_imports_no_heavy_module():

@@ -118,7 +118,6 @@ def _s3(options: dict[str, Any]) -> Any:
         "max_concurrency": PARTS,
         # Few quick retries inside botocore: artver retries whole objects itself and then
         # reports how far it got, rather than hanging on a dead server.
-        "retries": 2,
         "config_kwargs": {
             "connect_timeout": 10,
             "read_timeout": 60,
@@ -141,7 +140,9 @@ def _s3(options: dict[str, Any]) -> Any:
             kwargs[theirs] = str(options[ours])
     if options.get("sse"):
         kwargs["s3_additional_kwargs"] = {"ServerSideEncryption": str(options["sse"])}
-    return s3fs.S3FileSystem(**kwargs)
+    fs = s3fs.S3FileSystem(**kwargs)
+    fs.retries = 2  # s3fs's own retry loop (5 by default), on top of botocore's
+    return fs
 
 
 def _gcs(options: dict[str, Any]) -> Any:

@@ -78,10 +78,8 @@ class Remote:
         """Raise BucketMissingError when the bucket itself is not there."""
         bucket = self.root.split("/", 1)[0]
         try:
-            present = self.fs.exists(bucket)
+            self.fs.info(bucket)  # not `exists`, which answers False for any error
         except FileNotFoundError:
-            present = False
-        if not present:
             raise BucketMissingError(
                 f"the bucket {bucket!r} of remote {self} does not exist",
                 remote=self.name,
