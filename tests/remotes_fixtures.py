@@ -25,6 +25,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -115,7 +116,7 @@ class Backend:
         for key, value in self.options().items():
             ws.artver("remote", "modify", name, key, value)
 
-    def keys(self) -> list[str]:
+    def listing(self) -> list[str]:
         """Every key below the remote's root, relative to it."""
         raise NotImplementedError
 
@@ -135,7 +136,7 @@ class LocalBackend(Backend):
     def url(self) -> str:
         return str(self.root)
 
-    def keys(self) -> list[str]:
+    def listing(self) -> list[str]:
         if not self.root.exists():
             return []
         return sorted(
@@ -168,7 +169,7 @@ class S3Backend(Backend):
     def options(self) -> dict[str, str]:
         return {"endpointurl": self.endpoint}
 
-    def keys(self) -> list[str]:
+    def listing(self) -> list[str]:
         found, token = [], None
         while True:
             query = {"list-type": "2", "prefix": self.prefix + "/"}
@@ -191,7 +192,7 @@ class S3Backend(Backend):
 
     # moto answers unsigned object requests as anonymous ones (403); with its authentication
     # off (the default) any signature passes, so a well-formed header with a dummy one does.
-    AUTH = {
+    AUTH: ClassVar[dict[str, str]] = {
         "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/s3/aws4_request,"
         " SignedHeaders=host, Signature=0",
         "x-amz-content-sha256": "UNSIGNED-PAYLOAD",
@@ -225,7 +226,7 @@ class GCSBackend(Backend):
     def options(self) -> dict[str, str]:
         return {"endpointurl": self.endpoint}
 
-    def keys(self) -> list[str]:
+    def listing(self) -> list[str]:
         found, token = [], None
         while True:
             query = {"prefix": self.prefix + "/"}

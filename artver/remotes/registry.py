@@ -54,7 +54,7 @@ def parse_url(url: str, base: Path) -> Location:
         if not rest:
             raise UnsupportedProtocolError(f"remote URL {url!r} names no bucket")
         return Location(protocol, rest)
-    return Location(protocol, url)  # fsspec parses the rest (host, user, ...) itself
+    return Location(protocol, f"{protocol}://{rest}")  # fsspec parses host, user, ... itself
 
 
 def check_protocol_known(protocol: str) -> None:
@@ -172,5 +172,9 @@ def _gcs(options: dict[str, Any]) -> Any:
 
     try:
         return gcsfs.GCSFileSystem(**kwargs)
-    except (ValueError, OSError) as exc:  # an unreadable or malformed credentials file
-        raise CredentialsError(f"cannot use the GCS credentials: {exc}") from None
+    except Exception as exc:  # google-auth raises many kinds for a malformed key file
+        what = f"{type(exc).__name__}: {exc}"
+        raise CredentialsError(
+            f"cannot use the GCS credentials{f' in {credentials}' if credentials else ''} ({what})",
+            hint="credentialpath must name a service-account JSON key file.",
+        ) from None

@@ -47,7 +47,8 @@ class Remote:
     @property
     def key(self) -> str:
         """What the state DB remembers this remote by: its location, not its name."""
-        return f"{self.protocol}://{self.location.path}"
+        path = self.location.path
+        return path if "://" in path else f"{self.protocol}://{path}"
 
     def path_of(self, oid: str) -> str:
         return f"{self.root}/{oid[:2]}/{oid[2:]}"
@@ -84,7 +85,7 @@ class Remote:
                 f"the bucket {bucket!r} of remote {self} does not exist",
                 remote=self.name,
                 hint="Create it, or fix the URL with `artver remote add -f NAME URL`.",
-            )
+            ) from None
 
     # -- moving bytes ------------------------------------------------------------------------
     def upload(self, src: str, oid: str) -> None:
