@@ -11,10 +11,22 @@ def test_few_objects_are_asked_about_one_by_one():
     assert transfer.choose_strategy(10, 10, None) == "exists"
 
 
-def test_many_objects_in_a_small_remote_are_found_by_listing():
-    # 20,000 objects over 256 shards of ~80 keys: 256 list requests beat 20,000 questions.
+def test_many_objects_are_found_by_listing_shards_then_deciding():
+    # Before a sample, list a shard; that sample then decides.
     assert transfer.choose_strategy(20_000, 256, None) == "list"
-    assert transfer.choose_strategy(20_000, 256, 80) == "list"
+
+
+def test_an_empty_or_small_remote_is_listed_whole():
+    # 20,000 objects to check, 80 keys in the sampled shard (~20,000 on the remote):
+    # one listing of everything takes 21 requests, 255 shard listings take 255.
+    assert transfer.choose_strategy(20_000, 256, 80) == "list-all"
+    assert transfer.choose_strategy(1_000, 256, 0) == "list-all"
+
+
+def test_a_big_remote_is_listed_by_the_needed_shards():
+    # 20,000 objects against a remote of ~5 million: 255 x 20 pages beat 5,120 pages and
+    # 20,000 questions.
+    assert transfer.choose_strategy(20_000, 256, 20_000) == "list"
 
 
 def test_a_few_hundred_objects_in_a_huge_remote_are_asked_about():

@@ -118,7 +118,10 @@ def _jobs(repo: Repo, remote: Remote, jobs: int | None) -> int:
     configured = remote.options.get("jobs")
     if configured is not None:
         return int(configured)
-    return repo.config.jobs
+    if remote.protocol == "file" or repo.config.get("core.jobs") is not None:
+        return repo.config.jobs
+    # Network transfers wait on round trips, not on the CPU: more in flight than core.jobs.
+    return min(64, 16 * (os.cpu_count() or 1))
 
 
 def _remote(repo: Repo, name: str | None) -> Remote:
@@ -149,16 +152,19 @@ def present_on(remote: Remote, oids: list[str], jobs: int) -> set[str]:
         return _ask_each(remote, oids, jobs)
     # Listing one needed shard first tells how full the remote is (and is needed anyway).
     first = _guard(remote, remote.list_prefix, shards[0])
-    if transfer.choose_strategy(len(oids), len(shards), len(first)) == "exists":
+    wanted = set(oids)
+    strategy = transfer.choose_strategy(len(oids), len(shards), len(first))
+    if strategy == "exists":
         rest = [o for o in oids if o[:2] != shards[0]]
-        return ({o for o in oids if o in first}) | _ask_each(remote, rest, jobs)
+        return (wanted & first) | _ask_each(remote, rest, jobs)
+    if strategy == "list-all":
+        return wanted & _guard(remote, remote.list_all)
     listed = transfer.parallel_calls(
         lambda shard: _guard(remote, remote.list_prefix, shard), shards[1:], jobs
     )
     there = set(first)
     for _, found in listed:
         there |= found  # type: ignore[operator]
-    wanted = set(oids)
     return there & wanted
 
 

@@ -31,7 +31,7 @@ PACKAGES = {
 # Multipart/resumable chunk size and parts in flight per large object: bounds memory to about
 # CHUNK * PARTS per large transfer whatever the object's size (s3fs and gcsfs default to
 # 50 MiB x 10). A multiple of 256 KiB, as GCS requires.
-CHUNK = 16 * 1024 * 1024
+CHUNK = 8 * 1024 * 1024
 PARTS = 4
 
 

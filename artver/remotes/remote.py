@@ -60,11 +60,29 @@ class Remote:
         try:
             found = self.fs.find(base, withdirs=False, detail=False)
         except FileNotFoundError:
-            if self.protocol == "file" and os.path.isdir(self.root):
+            if self.protocol == "file" and not os.path.exists(base):
                 return set()
             raise
         names = (p.rsplit("/", 1)[-1] for p in found)
         return {prefix + n for n in names if OBJECT_NAME.match(n)}
+
+    def list_all(self) -> set[str]:
+        """Every object id on the remote (for small remotes: one listing beats 256)."""
+        try:
+            found = self.fs.find(self.root, withdirs=False, detail=False)
+        except FileNotFoundError:
+            if self.protocol == "file" and not os.path.exists(self.root):
+                return set()
+            raise
+        ids = set()
+        for path in found:
+            parts = path.rsplit("/", 2)
+            if len(parts) < 3:
+                continue
+            shard, name = parts[1], parts[2]
+            if len(shard) == 2 and OBJECT_NAME.match(name):
+                ids.add(shard + name)
+        return ids
 
     def exists(self, oid: str) -> bool:
         try:

@@ -19,6 +19,7 @@ T = TypeVar("T")
 
 # An object store lists up to this many keys per request.
 PAGE = 1000
+SHARDS = 256
 # Below this many objects, asking about each one is never slower than listing.
 FEW = 32
 # Attempts per object before a transient error (server down, connection reset) stops the run.
@@ -32,18 +33,27 @@ def prefixes(oids: Iterable[str]) -> list[str]:
 
 
 def choose_strategy(n_oids: int, n_prefixes: int, sample_count: int | None) -> str:
-    """ "exists" (one request per object) or "list" (list each needed shard).
+    """How to learn which of `n_oids` objects (spread over `n_prefixes` shards) a remote has:
 
-    `sample_count` is how many objects one listed shard held (None: not sampled yet). Listing a
-    shard costs one request per PAGE keys in it; asking costs one request per object. DVC asks
-    per object whatever the count — its most reported slowness with many files.
+    - "exists": ask per object (one request each);
+    - "list": list each needed shard (one request per PAGE keys in it);
+    - "list-all": list the whole remote (one request per PAGE keys in it).
+
+    `sample_count` is how many objects one listed shard held (None: not sampled yet), from which
+    the remote's size is estimated (objects spread evenly over the 256 shards: they are hashes).
+    DVC asks per object whatever the count: its most reported slowness with many files.
     """
     if n_oids <= FEW:
         return "exists"
     if sample_count is None:
         return "list"  # a sample of one shard is needed to know; listing it is that sample
     pages_per_prefix = max(1, math.ceil(sample_count / PAGE))
-    return "list" if n_prefixes * pages_per_prefix < n_oids else "exists"
+    costs = {
+        "exists": n_oids,
+        "list": (n_prefixes - 1) * pages_per_prefix,  # the sampled shard is listed already
+        "list-all": max(1, math.ceil(sample_count * SHARDS / PAGE)),
+    }
+    return min(costs, key=lambda k: (costs[k], k != "list"))
 
 
 def missing(wanted: Iterable[str], present: set[str]) -> list[str]:
