@@ -38,7 +38,7 @@ JobsOpt = Annotated[
     typer.Option(
         "-j",
         "--jobs",
-        help="Parallel transfers (default: 4 x CPUs, at most 32).",
+        help="Parallel transfers (default: see docs/remotes.md).",
         show_default=False,
     ),
 ]

@@ -220,8 +220,10 @@ def push(
     sizes = {oid: os.path.getsize(repo.odb.path_of(oid)) for oid in todo}
 
     def upload(oid: str) -> int:
-        remote.upload(repo.odb.path_of(oid), oid)
-        return sizes.get(oid) or os.path.getsize(repo.odb.path_of(oid))
+        path = repo.odb.path_of(oid)
+        size = sizes[oid] if oid in sizes else os.path.getsize(path)
+        remote.upload(path, oid, size)
+        return size
 
     total = len(todo) + len(dirs_todo)
     repo.progress.start("push", total, sum(sizes.values()))

@@ -28,6 +28,9 @@ from artver.remotes.errors import (
 )
 
 OBJECT_NAME = re.compile(r"^[0-9a-f]{30}(\.dir)?$")
+# Objects above SMALL_FILE in flight at once: each may hold up to CHUNK x PARTS (or, for an S3
+# upload under 2 x CHUNK, the whole file) in memory, so this bounds memory whatever `-j` is.
+LARGE_IN_FLIGHT = 4
 
 
 class Remote:
@@ -40,6 +43,7 @@ class Remote:
         self.fs, self.root = registry.make_filesystem(self.location, options)
         self._made: set[str] = set()
         self._made_lock = threading.Lock()
+        self._large = threading.BoundedSemaphore(LARGE_IN_FLIGHT)
 
     def __str__(self) -> str:
         return f"'{self.name}' ({self.url})"
@@ -106,9 +110,17 @@ class Remote:
             ) from None
 
     # -- moving bytes ------------------------------------------------------------------------
-    def upload(self, src: str, oid: str) -> None:
-        """Copy the local file `src` to object `oid`. A reader never sees a part of it: object
-        stores publish an object when its upload completes; a directory gets temp + rename."""
+    def upload(self, src: str, oid: str, size: int) -> None:
+        """Copy the local file `src` (`size` bytes) to object `oid`. A reader never sees a part
+        of it: object stores publish an object when its upload completes; a directory gets
+        temp + rename."""
+        if size > SMALL_FILE and self.protocol != "file":
+            with self._large:
+                self._upload(src, oid)
+        else:
+            self._upload(src, oid)
+
+    def _upload(self, src: str, oid: str) -> None:
         final = self.path_of(oid)
         if self.protocol == "file":
             shard = final.rsplit("/", 1)[0]
@@ -143,10 +155,8 @@ class Remote:
             return len(data)
         tmp = odb.tmp_path(oid)
         try:
-            if self.protocol == "s3":
-                self.fs.get_file(path, tmp, chunksize=registry.CHUNK)
-            else:
-                self.fs.get_file(path, tmp)
+            with self._large:
+                self._get_file(path, tmp)
         except BaseException:
             try:
                 os.unlink(tmp)
@@ -154,6 +164,12 @@ class Remote:
                 pass
             raise
         return odb.publish_verified(tmp, oid, f"remote {self}")
+
+    def _get_file(self, path: str, tmp: str) -> None:
+        if self.protocol == "s3":
+            self.fs.get_file(path, tmp, chunksize=registry.CHUNK)
+        else:
+            self.fs.get_file(path, tmp)
 
 
 # -- what went wrong ---------------------------------------------------------------------------
