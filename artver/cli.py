@@ -263,6 +263,11 @@ def config(
                 out.result(line)
         return
     if unset or value is not None:
+        if key.startswith("remote."):  # the checks `artver remote modify` makes
+            from artver.ops.remote_config import check_config_key
+
+            root = artver_dir.parent if artver_dir is not None else None
+            check_config_key(root, key, None if unset else value, level)
         cfg.set_value(cfg.level_path(artver_dir, level), key, None if unset else value)
         return
     cfg.check_key(key)
@@ -312,9 +317,11 @@ def _interrupted(signum: int, frame: object) -> None:
     raise Interrupted("interrupted; nothing half-written was left behind")
 
 
-from artver import cli_pipeline  # noqa: E402 - registers its commands on `app`
+# The other command groups register on the app defined above.
+from artver import cli_pipeline, cli_remotes  # noqa: E402
 
 cli_pipeline.register(app)
+cli_remotes.register(app)
 
 
 def run() -> None:

@@ -135,7 +135,14 @@ class Config:
 
 # Every key a user may set, with the check its value must pass (raising ConfigError).
 # `remote.<name>.<option>` keys belong to the remotes and are checked there.
-KNOWN_KEYS = ("cache.type", "cache.dir", "cache.shared", "core.jobs", "core.lock_wait")
+KNOWN_KEYS = (
+    "cache.type",
+    "cache.dir",
+    "cache.shared",
+    "core.jobs",
+    "core.lock_wait",
+    "core.remote",  # the default remote's name (`artver remote default NAME`)
+)
 CHECKS = {
     "cache.type": lambda c: c.link_types,
     "core.jobs": lambda c: c.jobs,

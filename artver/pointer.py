@@ -96,8 +96,6 @@ def is_pointer_file(path: Path | str) -> bool:
 
 
 def load(path: Path, display: str | None = None) -> Pointer:
-    from artver.yamlio import YAMLParseError, load_yaml
-
     where = display or str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -105,6 +103,13 @@ def load(path: Path, display: str | None = None) -> Pointer:
         raise PointerError(where, "it is not UTF-8 text") from None
     except OSError as exc:
         raise PointerError(where, exc.strerror or str(exc)) from None
+    return parse(text, path, where)
+
+
+def parse(text: str, path: Path, where: str) -> Pointer:
+    """A pointer from its YAML text (a file in the workspace, or a blob at a Git revision)."""
+    from artver.yamlio import YAMLParseError, load_yaml
+
     try:
         data = load_yaml(text)
     except YAMLParseError as exc:

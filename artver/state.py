@@ -2,7 +2,8 @@
 
 `hashes` remembers each workspace file's hash by (inode, mtime_ns, size), so a file whose
 stat has not changed is never read again. `complete_dirs` remembers directory manifests
-whose every object is known to be in the local cache.
+whose every object is known to be in the local cache; `remote_dirs` the same per remote URL,
+so pushing an unchanged dataset again costs one check.
 
 Reads use the stdlib sqlite3 connection directly because they sit on the path of a no-op
 `status`, where importing sqlite-utils would cost more than the lookups; schema creation and
@@ -20,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # A file modified this close to (or after) the moment we looked at it may change again
 # within the filesystem's timestamp granularity without its stat changing: never trust it.
 RACY_WINDOW_NS = 100_000_000
@@ -70,6 +71,8 @@ class StateDB:
                 db["kv"].create({"key": str, "value": str}, pk="key")
             if "parsed" not in db.table_names():
                 db["parsed"].create({"path": str, "digest": str, "data": bytes}, pk="path")
+            if "remote_dirs" not in db.table_names():
+                db["remote_dirs"].create({"remote": str, "oid": str}, pk=("remote", "oid"))
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
@@ -182,3 +185,33 @@ class StateDB:
     def forget_complete(self) -> None:
         """Called whenever objects may have left the cache (gc, fsck, a deleted object)."""
         self.conn.execute("DELETE FROM complete_dirs")
+
+    # -- directories whose objects are all on a remote -------------------------------------------
+    def remote_complete(self, remote: str, dir_oids: Iterable[str]) -> set[str]:
+        """The subset of `dir_oids` known to be complete on `remote` (its URL)."""
+        wanted = list(dir_oids)
+        found: set[str] = set()
+        for i in range(0, len(wanted), 500):  # SQLite caps the number of bound parameters
+            batch = wanted[i : i + 500]
+            marks = ",".join("?" * len(batch))
+            rows = self.conn.execute(
+                f"SELECT oid FROM remote_dirs WHERE remote = ? AND oid IN ({marks})",
+                (remote, *batch),
+            )
+            found.update(row[0] for row in rows)
+        return found
+
+    def mark_remote_complete(self, remote: str, dir_oids: Iterable[str]) -> None:
+        rows = [(remote, oid) for oid in dir_oids]
+        if rows:
+            with self._transaction():
+                self.conn.executemany(
+                    "INSERT OR IGNORE INTO remote_dirs (remote, oid) VALUES (?, ?)", rows
+                )
+
+    def forget_remote_complete(self, remote: str, dir_oids: Iterable[str]) -> None:
+        """The remote lost them (someone deleted objects there): check them again next time."""
+        rows = [(remote, oid) for oid in dir_oids]
+        if rows:
+            with self._transaction():
+                self.conn.executemany("DELETE FROM remote_dirs WHERE remote = ? AND oid = ?", rows)

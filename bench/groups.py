@@ -146,8 +146,9 @@ def small_files(ctx: Context) -> GroupResult:
         fresh_dir(root)
         order = ["artver", "dvc"] if r % 2 == 0 else ["dvc", "artver"]
         repos = [new_repo(ctx, who, root / who) for who in order]
-        for repo in repos:
-            copy_real(src, repo.path / "data")
+        for repo in repos:  # the real copy into each repo doubles as the "write 20k files" floor
+            settle()
+            samples.add("floor", "cp", measure(["cp", "-r", str(src), "data"], repo.path))
         settle()
         samples.add("floor", "read", read_floor(src))
         samples.add("floor", "stat", stat_floor(src))
@@ -197,6 +198,7 @@ def small_files(ctx: Context) -> GroupResult:
         floors=[
             FloorSpec("read", "read floor (every byte once)"),
             FloorSpec("stat", "stat floor (process wall)", in_process=True),
+            FloorSpec("cp", "cp -r floor (write every file once)"),
         ],
         notes=["checkout rows include the `git checkout` of the pointer files, for both tools"],
     )

@@ -265,10 +265,31 @@ expect_same "summary/ is the 3-region version" "$(checksum summary)" "$TOP3_SUM"
 run "git checkout -q main && artver checkout"
 run "artver status"
 
-# --- 9. remotes (planned) --------------------------------------------------------------------
-# PLACEHOLDER(push/pull): once remotes exist, add a local-directory remote here
-# (`artver remote add -d local "$WORK/remote"`), `artver push`, clone the project into a second
-# directory, `artver pull` there and compare checksums with the ones above.
+# --- 9. share it through a remote -------------------------------------------------------------
+say "A remote holds the bytes for everyone else. Here a plain directory; s3:// and gs:// URLs" \
+    "work the same way (see docs/remotes.md). -d makes it the default remote."
+run "artver remote add -d shared \"$WORK/remote\""
+run "git add .artver/config.yaml && git commit -q -m 'Add a remote'"
+say "push uploads every object the pointers reference that the remote lacks: files first," \
+    "each directory's manifest last. Both versions, with --all-commits."
+run "artver push --all-commits"
+say "A second push finds nothing to send: one check per dataset."
+run "artver push"
+
+say "A teammate clones the Git repository: pointers, but no data and an empty cache."
+run "git clone -q \"$WORK/project\" \"$WORK/teammate\""
+cd "$WORK/teammate"
+run "ls; ls .artver"
+say "pull = fetch (every object is hashed before it enters the cache) + checkout."
+run "artver pull"
+expect_same "the clone's data/ is byte-for-byte v2" "$(checksum data)" "$V2_SUM"
+say "Older versions come from the remote too. fetch --rev reads v1's pointers straight from" \
+    "Git (nothing is checked out) and fetches what they reference; checkout is then offline."
+run "artver fetch --rev v1"
+run "git checkout -q v1 && artver checkout"
+expect_same "the clone's data/ is byte-for-byte v1" "$(checksum data)" "$V1_SUM"
+cd "$WORK/project"
 
 say "Done: two versions of 20 MiB of data, switched back and forth with their exact bytes," \
-    "and a pipeline that re-ran only the stage a parameter change affected."
+    "a pipeline that re-ran only the stage a parameter change affected, and everything" \
+    "shared through a remote with a fresh clone."

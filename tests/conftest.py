@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 import xxhash
 
+# Object stores on loopback (moto, the GCS emulator) and local-directory remotes.
+pytest_plugins = ["tests.remotes_fixtures"]
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test Author",
     "GIT_AUTHOR_EMAIL": "author@example.com",

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "artver"
+# The command-line modules: typer lives here, and nothing else imports them.
 HEAVY = ("s3fs", "gcsfs", "networkx", "dulwich", "typer", "rich", "sqlite_utils", "fsspec")
 
 
@@ -76,6 +77,13 @@ def test_each_third_party_library_lives_behind_one_module():
             uses = {m for m in imported(tree) if m == lib or m.startswith(lib + ".")}
             cli_module = lib == "typer" and is_cli_layer(name) and name != "artver.ui"
             assert not uses or name in allowed or cli_module, f"{name} imports {lib}"
+
+
+def test_filesystem_libraries_live_in_the_remotes_package():
+    for name, tree in modules().items():
+        for lib in ("fsspec", "s3fs", "gcsfs", "botocore", "aiobotocore", "google"):
+            uses = {m for m in imported(tree) if m == lib or m.startswith(lib + ".")}
+            assert not uses or name.startswith("artver.remotes."), f"{name} imports {lib}"
 
 
 def test_version_imports_no_heavy_module():

@@ -201,5 +201,45 @@ class ObjectStore:
                 raise FileNotFoundError(src) from None
             raise
 
+    # -- receiving from elsewhere (a remote) ---------------------------------------------------
+    def tmp_path(self, oid_hint: str = "obj") -> str:
+        """A fresh temp name inside the store (same filesystem: publishing is a rename)."""
+        return self._tmp_path(oid_hint)
+
+    def add_verified_bytes(self, data: bytes, oid: str, source: str) -> None:
+        """Store `data` as `oid` only if it hashes to `oid`; `source` names where it came from
+        in the error. Bad bytes are never written."""
+        got = hash_bytes(data) + (".dir" if oid.endswith(".dir") else "")
+        if got != oid:
+            raise CorruptObjectError(
+                f"object {oid} from {source} is corrupt (its content hashes to {got})",
+                hint="It was not stored. Push a good copy from a machine that has it.",
+            )
+        self.add_bytes(data, oid)
+
+    def publish_verified(self, tmp: str, oid: str, source: str) -> int:
+        """Hash the file `tmp` (a temp name from `tmp_path`) and publish it as `oid` if it
+        matches; otherwise delete it and raise. Returns its size."""
+        hasher = new_hasher()
+        size = 0
+        try:
+            with open(tmp, "rb", buffering=0) as fin:
+                for chunk in iter_chunks(fin):
+                    hasher.update(chunk)
+                    size += len(chunk)
+            got = hasher.hexdigest() + (".dir" if oid.endswith(".dir") else "")
+            if got != oid:
+                raise CorruptObjectError(
+                    f"object {oid} from {source} is corrupt (its content hashes to {got})",
+                    hint="It was not stored. Push a good copy from a machine that has it.",
+                )
+            if self.exists(oid):
+                unlink_quietly(tmp)
+            else:
+                self._publish(tmp, oid)
+            return size
+        except BaseException as exc:
+            self._fail(tmp, exc)
+
     def remove_tmp(self) -> None:
         shutil.rmtree(self.tmp_dir, ignore_errors=True)

@@ -1,0 +1,233 @@
+"""Remote commands: `artver remote ...`, `push`, `fetch`, `pull`. Thin: parse, call, print.
+
+Importing this module is cheap: use-cases and filesystem packages are imported inside the
+commands that need them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from artver.errors import UsageError
+from artver.ui import human_size, out, plural
+
+remote_app = typer.Typer(
+    name="remote",
+    help="Manage remotes: where push, fetch and pull send and get data.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+LocalOpt = Annotated[
+    bool, typer.Option("--local", help="Write to config.local.yaml (not committed).")
+]
+TargetsArg = Annotated[
+    Optional[list[str]],  # noqa: UP045 - typer needs Optional here
+    typer.Argument(help="Tracked paths or their .artver files (default: all)."),
+]
+RemoteOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("-r", "--remote", help="Remote name (default: core.remote).", show_default=False),
+]
+JobsOpt = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option(
+        "-j",
+        "--jobs",
+        help="Parallel transfers (default: see docs/remotes.md).",
+        show_default=False,
+    ),
+]
+RevOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option(
+        "--rev",
+        help="What this Git revision references, instead of the workspace (repeatable).",
+        show_default=False,
+    ),
+]
+AllBranchesOpt = Annotated[
+    bool, typer.Option("--all-branches", help="The workspace and what every branch tip references.")
+]
+AllCommitsOpt = Annotated[
+    bool, typer.Option("--all-commits", help="The workspace and what every commit references.")
+]
+
+
+def _repo():
+    from artver.cli import _repo as find_repo
+
+    return find_repo()
+
+
+def _level(local: bool) -> str:
+    return "local" if local else "repo"
+
+
+@remote_app.command("add")
+def remote_add(
+    name: Annotated[str, typer.Argument(help="A name for the remote.")],
+    url: Annotated[str, typer.Argument(help="s3://bucket/path, gs://bucket/path, a directory...")],
+    default: Annotated[bool, typer.Option("-d", "--default", help="Make it the default.")] = False,
+    force: Annotated[bool, typer.Option("-f", "--force", help="Replace an existing one.")] = False,
+    local: LocalOpt = False,
+) -> None:
+    """Add a remote (its URL goes to .artver/config.yaml, or config.local.yaml with --local)."""
+    from artver.ops.remote_config import add
+
+    add(_repo(), name, url, default, _level(local), force)
+    out.info(f"Added remote {name} ({url})" + (" as the default" if default else ""))
+
+
+@remote_app.command("list")
+def remote_list(
+    json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """List remotes with their options (secrets masked); the default is marked."""
+    from artver.ops.remote_config import list_remotes
+
+    found = list_remotes(_repo())
+    if json:
+        out.json({"remotes": [r.to_dict() for r in found]})
+        return
+    if not found:
+        out.info("No remotes. Add one with `artver remote add NAME URL`.")
+        return
+    for info in found:
+        mark = " (default)" if info.default else ""
+        out.result(f"{info.name}\t{info.url}{mark}")
+        for key, value in sorted(info.options.items()):
+            out.result(f"  {key}={value}")
+
+
+@remote_app.command("remove")
+def remote_remove(name: Annotated[str, typer.Argument(help="The remote's name.")]) -> None:
+    """Remove a remote from the repository's config files."""
+    from artver.ops.remote_config import remove
+
+    remove(_repo(), name)
+    out.info(f"Removed remote {name}")
+
+
+@remote_app.command("modify")
+def remote_modify(
+    name: Annotated[str, typer.Argument(help="The remote's name.")],
+    option: Annotated[str, typer.Argument(help="url, endpointurl, region, profile, ...")],
+    value: Annotated[Optional[str], typer.Argument(help="New value.")] = None,  # noqa: UP045
+    local: LocalOpt = False,
+    unset: Annotated[bool, typer.Option("--unset", help="Remove the option.")] = False,
+) -> None:
+    """Set (or --unset) an option of a remote; secrets need --local."""
+    from artver.ops.remote_config import modify
+
+    if (value is None) != unset:
+        raise UsageError("give a VALUE, or --unset to remove the option")
+    modify(_repo(), name, option, value, _level(local))
+
+
+@remote_app.command("default")
+def remote_default(
+    name: Annotated[Optional[str], typer.Argument(help="The remote's name.")] = None,  # noqa: UP045
+    local: LocalOpt = False,
+    unset: Annotated[bool, typer.Option("--unset", help="Remove the default.")] = False,
+) -> None:
+    """Set the default remote (core.remote), or print it when no NAME is given."""
+    from artver.ops.remote_config import set_default
+
+    repo = _repo()
+    if name is None and not unset:
+        current = repo.config.get("core.remote")
+        if not current:
+            from artver.remotes.errors import NoDefaultRemoteError
+
+            raise NoDefaultRemoteError(
+                "no default remote is set", hint="Set one with `artver remote default NAME`."
+            )
+        out.result(str(current))
+        return
+    if name is not None and unset:
+        raise UsageError("give a NAME or --unset, not both")
+    set_default(repo, name, _level(local))
+
+
+def _selection(targets, rev, all_branches, all_commits):
+    from artver.ops.transfer import Selection
+
+    return Selection(list(targets or []), list(rev or []), all_branches, all_commits)
+
+
+def _summary(verb: str, res) -> str:
+    if res.transferred == 0:
+        return (
+            f"Everything is up to date on {res.remote}."
+            if verb == "Pushed"
+            else ("Everything is already in the cache.")
+        )
+    return f"{verb} {plural(res.transferred, 'object')} ({human_size(res.nbytes)}) " + (
+        f"to {res.remote}" if verb == "Pushed" else f"from {res.remote}"
+    )
+
+
+def push(
+    targets: TargetsArg = None,
+    remote: RemoteOpt = None,
+    jobs: JobsOpt = None,
+    rev: RevOpt = None,
+    all_branches: AllBranchesOpt = False,
+    all_commits: AllCommitsOpt = False,
+) -> None:
+    """Upload the objects the remote lacks."""
+    from artver.ops.transfer import push as do_push
+
+    sel = _selection(targets, rev, all_branches, all_commits)
+    out.info(_summary("Pushed", do_push(_repo(), sel, Path.cwd(), remote, jobs)))
+
+
+def fetch(
+    targets: TargetsArg = None,
+    remote: RemoteOpt = None,
+    jobs: JobsOpt = None,
+    rev: RevOpt = None,
+    all_branches: AllBranchesOpt = False,
+    all_commits: AllCommitsOpt = False,
+) -> None:
+    """Download into the cache the objects it lacks (verified), without touching the workspace."""
+    from artver.ops.transfer import fetch as do_fetch
+
+    sel = _selection(targets, rev, all_branches, all_commits)
+    out.info(_summary("Fetched", do_fetch(_repo(), sel, Path.cwd(), remote, jobs)))
+
+
+def pull(
+    targets: TargetsArg = None,
+    remote: RemoteOpt = None,
+    jobs: JobsOpt = None,
+    rev: RevOpt = None,
+    all_branches: AllBranchesOpt = False,
+    all_commits: AllCommitsOpt = False,
+    force: Annotated[
+        bool, typer.Option("-f", "--force", help="Discard workspace changes not in the cache.")
+    ] = False,
+) -> None:
+    """Fetch, then check out: make the workspace match the pointers with data from a remote."""
+    from artver.ops.transfer import pull as do_pull
+
+    sel = _selection(targets, rev, all_branches, all_commits)
+    fetched, checked = do_pull(_repo(), sel, Path.cwd(), remote, jobs, force=force)
+    out.info(_summary("Fetched", fetched))
+    for shown in checked.artifacts_changed:
+        out.info(f"Checked out {shown}")
+    if not checked.artifacts_changed:
+        out.info("Workspace already matches the pointers.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the remote sub-app and push/fetch/pull to the main app."""
+    app.add_typer(remote_app, name="remote")
+    app.command()(push)
+    app.command()(fetch)
+    app.command()(pull)

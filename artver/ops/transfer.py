@@ -1,0 +1,372 @@
+"""`artver push`, `fetch` and `pull`: move only the objects the other side lacks.
+
+What a command transfers is the set of objects that the selected pointers reference (in the
+workspace, or at Git revisions read through dulwich). A directory counts as its `.dir` manifest
+plus every file object the manifest lists.
+
+Push: directories the state DB remembers as complete on the remote cost one existence check of
+their `.dir`; a `.dir` found on the remote proves its files are there too (it is always
+uploaded last). For the rest, what the remote lacks is found by listing its shards or by asking
+per object, whichever needs fewer requests (`remotes.transfer.choose_strategy`).
+Fetch: every object is hashed before it enters the cache (`Remote.download`).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from artver import pointer as pointers
+from artver import scm
+from artver.cache.odb import CorruptObjectError
+from artver.cache.tree import Manifest
+from artver.remotes import transfer
+from artver.remotes.errors import (
+    CorruptRemoteError,
+    NotInCacheError,
+    NotOnRemoteError,
+    RemoteError,
+)
+from artver.remotes.remote import Remote, classify, open_remote, translate
+from artver.repo import Repo
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One tracked path as some pointer records it."""
+
+    shown: str  # "data/images", or "data/images @v1" for a pointer at a revision
+    oid: str
+    size: int | None
+
+
+@dataclass
+class Selection:
+    targets: list[str] = field(default_factory=list)
+    revs: list[str] = field(default_factory=list)
+    all_branches: bool = False
+    all_commits: bool = False
+
+    @property
+    def history(self) -> bool:
+        return bool(self.revs or self.all_branches or self.all_commits)
+
+
+@dataclass
+class TransferResult:
+    remote: str
+    transferred: int = 0
+    nbytes: int = 0
+    up_to_date: int = 0  # objects the other side already had
+    artifacts: int = 0
+
+
+# -- what is referenced ----------------------------------------------------------------------------
+def collect(repo: Repo, sel: Selection, cwd: Path) -> list[Artifact]:
+    """Artifacts the selection names: workspace pointers (unless only revisions are asked for)
+    and pointers at the selected revisions."""
+    found: list[Artifact] = []
+    if not sel.revs or sel.all_branches or sel.all_commits:
+        for p in repo.pointers(sel.targets, cwd):
+            found.append(Artifact(repo.display(p.data_path(), cwd), p.out.oid, p.out.size))
+    if sel.history:
+        wanted = _target_paths(repo, sel.targets, cwd)
+        blobs = scm.pointer_files_at(
+            repo.root, sel.revs, sel.all_branches, sel.all_commits, pointers.SUFFIX
+        )
+        for label, rel, content in blobs:
+            data_rel = rel.removesuffix(pointers.SUFFIX)
+            where = f"{rel} at {label}"
+            try:
+                text = content.decode("utf-8")
+            except UnicodeDecodeError:
+                raise pointers.PointerError(where, "it is not UTF-8 text") from None
+            p = pointers.parse(text, repo.root / rel, where)
+            data = posixpath.join(posixpath.dirname(rel), p.out.path)
+            if wanted is not None and data_rel not in wanted and data not in wanted:
+                continue
+            found.append(Artifact(f"{data} @{label}", p.out.oid, p.out.size))
+    return found
+
+
+def _target_paths(repo: Repo, targets: list[str], cwd: Path) -> set[str] | None:
+    if not targets:
+        return None
+    rels = set()
+    for target in targets:
+        path = Path(os.path.abspath(cwd / target))
+        repo.check_inside(path, target)
+        rels.add(repo.rel(path).removesuffix(pointers.SUFFIX))
+    return rels
+
+
+def _by_oid(artifacts: list[Artifact]) -> dict[str, Artifact]:
+    first: dict[str, Artifact] = {}
+    for art in artifacts:
+        first.setdefault(art.oid, art)
+    return first
+
+
+def _jobs(repo: Repo, remote: Remote, jobs: int | None) -> int:
+    if jobs is not None:
+        if jobs < 1:
+            raise RemoteError("-j must be at least 1")
+        return jobs
+    configured = remote.options.get("jobs")
+    if configured is not None:
+        return int(configured)
+    if remote.protocol == "file" or repo.config.get("core.jobs") is not None:
+        return repo.config.jobs
+    # Network transfers wait on round trips, not on the CPU: more in flight than core.jobs.
+    return min(64, 16 * (os.cpu_count() or 1))
+
+
+def _remote(repo: Repo, name: str | None) -> Remote:
+    return open_remote(repo.config, name, repo.root)
+
+
+def _guard(remote: Remote, func, *args, note: str = ""):
+    """Call `func`, turning filesystem exceptions into one clear error about `remote`."""
+    try:
+        return func(*args)
+    except RemoteError:
+        raise
+    except Exception as exc:
+        err = translate(exc, remote, note)
+        if classify(exc) in ("missing", "other") and remote.protocol in ("s3", "gs"):
+            remote.check_bucket()
+        raise err from None
+
+
+# -- what the remote has ---------------------------------------------------------------------------
+def present_on(remote: Remote, oids: list[str], jobs: int) -> set[str]:
+    """The subset of `oids` the remote holds, with as few requests as the count allows."""
+    if not oids:
+        return set()
+    shards = transfer.prefixes(oids)
+    strategy = transfer.choose_strategy(len(oids), len(shards), None)
+    if strategy == "exists":
+        return _ask_each(remote, oids, jobs)
+    # Listing one needed shard first tells how full the remote is (and is needed anyway).
+    first = _guard(remote, remote.list_prefix, shards[0])
+    wanted = set(oids)
+    strategy = transfer.choose_strategy(len(oids), len(shards), len(first))
+    if strategy == "exists":
+        rest = [o for o in oids if o[:2] != shards[0]]
+        return (wanted & first) | _ask_each(remote, rest, jobs)
+    if strategy == "list-all":
+        return wanted & _guard(remote, remote.list_all)
+    listed = transfer.parallel_calls(
+        lambda shard: _guard(remote, remote.list_prefix, shard), shards[1:], jobs
+    )
+    there = set(first)
+    for _, found in listed:
+        there |= found  # type: ignore[operator]
+    return there & wanted
+
+
+def _ask_each(remote: Remote, oids: list[str], jobs: int) -> set[str]:
+    answers = transfer.parallel_calls(lambda o: _guard(remote, remote.exists, o), oids, jobs)
+    return {oid for oid, there in answers if there}
+
+
+# -- push ------------------------------------------------------------------------------------------
+def push(
+    repo: Repo, sel: Selection, cwd: Path, remote_name: str | None, jobs: int | None = None
+) -> TransferResult:
+    remote = _remote(repo, remote_name)
+    njobs = _jobs(repo, remote, jobs)
+    artifacts = collect(repo, sel, cwd)
+    by_oid = _by_oid(artifacts)
+    result = TransferResult(str(remote), artifacts=len(artifacts))
+    dirs = [oid for oid in by_oid if oid.endswith(".dir")]
+    remembered = repo.state.remote_complete(remote.key, dirs)
+
+    # One check per directory: is its manifest there? If so, so are all its files.
+    dirs_there = present_on(remote, dirs, njobs)
+    lost = remembered - dirs_there
+    repo.state.forget_remote_complete(remote.key, lost)
+    repo.state.mark_remote_complete(remote.key, dirs_there - remembered)
+    result.up_to_date += len(dirs_there)
+
+    owners: dict[str, str] = {}  # object -> the artifact that needs it (for messages)
+    not_local: dict[str, list[str]] = defaultdict(list)
+    dirs_todo: list[str] = []
+    for oid, art in by_oid.items():
+        if oid in dirs_there:
+            continue
+        if not repo.odb.exists(oid):
+            not_local[art.shown].append(oid)
+            continue
+        if oid.endswith(".dir"):
+            manifest = repo.odb.read_manifest(oid)
+            absent = [e.oid for e in manifest.entries if not repo.odb.exists(e.oid)]
+            if absent:
+                not_local[art.shown].extend(absent)
+                continue
+            for entry in manifest.entries:
+                owners.setdefault(entry.oid, art.shown)
+            dirs_todo.append(oid)
+        else:
+            owners.setdefault(oid, art.shown)
+
+    files = sorted(owners)
+    there = present_on(remote, files, njobs)
+    result.up_to_date += len(there)
+    todo = transfer.missing(files, there)
+    sizes = {oid: os.path.getsize(repo.odb.path_of(oid)) for oid in todo}
+
+    def upload(oid: str) -> int:
+        path = repo.odb.path_of(oid)
+        size = sizes[oid] if oid in sizes else os.path.getsize(path)
+        remote.upload(path, oid, size)
+        return size
+
+    total = len(todo) + len(dirs_todo)
+    repo.progress.start("push", total, sum(sizes.values()))
+    try:
+        outcome = transfer.run_batch(todo, upload, njobs, repo.progress, classify, _is_corrupt)
+        _raise_stopped(outcome, remote, "pushed", total)
+        # Manifests last, and only those whose files all made it.
+        failed = set(outcome.missing)
+        ready = [d for d in dirs_todo if not _any_in(repo, d, failed)]
+        dir_outcome = transfer.run_batch(
+            transfer.upload_order(ready), upload, njobs, repo.progress, classify, _is_corrupt
+        )
+        _raise_stopped(dir_outcome, remote, "pushed", total, already=len(outcome.done))
+    finally:
+        repo.progress.finish()
+    repo.state.mark_remote_complete(remote.key, dir_outcome.done)
+    result.transferred = len(outcome.done) + len(dir_outcome.done)
+    result.nbytes = sum(sizes.get(o, 0) for o in outcome.done)
+    if outcome.missing:  # vanished from the cache while we pushed
+        for oid in outcome.missing:
+            not_local[owners.get(oid, oid)].append(oid)
+    if not_local:
+        raise NotInCacheError(dict(not_local), str(remote), result.transferred)
+    return result
+
+
+def _any_in(repo: Repo, dir_oid: str, oids: set[str]) -> bool:
+    return bool(oids) and any(e.oid in oids for e in repo.odb.read_manifest(dir_oid).entries)
+
+
+def _is_corrupt(exc: BaseException) -> bool:
+    return isinstance(exc, CorruptObjectError)
+
+
+def _raise_stopped(
+    outcome: transfer.Outcome, remote: Remote, verb: str, total: int, already: int = 0
+) -> None:
+    if outcome.error is None:
+        return
+    done = already + len(outcome.done)
+    note = f"{verb} {done} of {total} objects before it stopped"
+    raise translate(outcome.error, remote, note) from None
+
+
+# -- fetch -----------------------------------------------------------------------------------------
+def fetch(
+    repo: Repo, sel: Selection, cwd: Path, remote_name: str | None, jobs: int | None = None
+) -> TransferResult:
+    remote = _remote(repo, remote_name)
+    njobs = _jobs(repo, remote, jobs)
+    with repo.lock("artver fetch"):
+        artifacts = collect(repo, sel, cwd)
+        return _fetch(repo, remote, artifacts, njobs)
+
+
+def _fetch(repo: Repo, remote: Remote, artifacts: list[Artifact], njobs: int) -> TransferResult:
+    odb = repo.odb
+    by_oid = _by_oid(artifacts)
+    result = TransferResult(str(remote), artifacts=len(artifacts))
+    not_there: dict[str, list[str]] = defaultdict(list)
+    corrupt: list[str] = []
+
+    # 1. Directory manifests (small): needed to know the files.
+    dirs = [o for o in by_oid if o.endswith(".dir")]
+    dirs = [d for d in dirs if not (repo.state.is_complete(d) and odb.exists(d))]
+    fetch_dirs = [d for d in dirs if not odb.exists(d)]
+    repo.progress.start("fetch", len(fetch_dirs), 0)
+    try:
+        outcome = transfer.run_batch(
+            fetch_dirs,
+            lambda d: remote.download(d, None, odb),
+            njobs,
+            repo.progress,
+            classify,
+            _is_corrupt,
+        )
+    finally:
+        repo.progress.finish()
+    _raise_stopped(outcome, remote, "fetched", len(fetch_dirs))
+    for d in outcome.missing:
+        not_there[by_oid[d].shown].append(d)
+    corrupt += outcome.corrupt
+    result.transferred += len(outcome.done)
+
+    # 2. Every file object that is not in the cache yet.
+    sizes: dict[str, int | None] = {}
+    owners: dict[str, str] = {}
+    manifests: dict[str, Manifest] = {}
+    for oid, art in by_oid.items():
+        if oid.endswith(".dir"):
+            if oid not in dirs or not odb.exists(oid):
+                continue
+            manifests[oid] = odb.read_manifest(oid)
+            for e in manifests[oid].entries:
+                sizes[e.oid] = e.size
+                owners.setdefault(e.oid, art.shown)
+        else:
+            sizes.setdefault(oid, art.size)
+            owners.setdefault(oid, art.shown)
+    todo = [o for o in sorted(sizes) if not odb.exists(o)]
+    result.up_to_date = len(sizes) - len(todo)
+    repo.progress.start("fetch", len(todo), sum(sizes[o] or 0 for o in todo))
+    try:
+        outcome = transfer.run_batch(
+            todo,
+            lambda o: remote.download(o, sizes[o], odb),
+            njobs,
+            repo.progress,
+            classify,
+            _is_corrupt,
+        )
+    finally:
+        repo.progress.finish()
+    result.transferred += len(outcome.done)
+    result.nbytes = sum(sizes[o] or 0 for o in outcome.done)
+    _raise_stopped(outcome, remote, "fetched", len(todo) + len(fetch_dirs), already=len(fetch_dirs))
+    for oid in outcome.missing:
+        not_there[owners[oid]].append(oid)
+    corrupt += outcome.corrupt
+    for d, manifest in manifests.items():
+        if all(odb.exists(e.oid) for e in manifest.entries):
+            repo.state.mark_complete(d)
+    if corrupt:
+        raise CorruptRemoteError(sorted(corrupt), str(remote))
+    if not_there:
+        if remote.protocol in ("s3", "gs"):
+            remote.check_bucket()
+        raise NotOnRemoteError(dict(not_there), str(remote))
+    return result
+
+
+# -- pull ------------------------------------------------------------------------------------------
+def pull(
+    repo: Repo,
+    sel: Selection,
+    cwd: Path,
+    remote_name: str | None,
+    jobs: int | None = None,
+    force: bool = False,
+):
+    """Fetch, then the same checkout `artver checkout` does, for the workspace's pointers."""
+    from artver.ops.checkout import checkout
+
+    fetched = fetch(repo, sel, cwd, remote_name, jobs)
+    checked = checkout(repo, sel.targets, cwd, force=force)
+    return fetched, checked

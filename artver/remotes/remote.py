@@ -1,0 +1,291 @@
+"""A remote: an fsspec filesystem holding objects at `<root>/<2 hex>/<30 hex>`, like the cache.
+
+Everything a transfer does to a remote goes through the few methods here, and every exception a
+filesystem raises is sorted into what the user can act on (`classify`, `translate`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import re
+import secrets
+import threading
+from pathlib import Path
+from typing import Any
+
+from artver.cache.hashing import SMALL_FILE
+from artver.cache.odb import ObjectStore
+from artver.errors import ArtverError
+from artver.remotes import registry
+from artver.remotes.errors import (
+    BucketMissingError,
+    CredentialsError,
+    RemoteError,
+    UnknownRemoteError,
+    UnreachableError,
+)
+
+OBJECT_NAME = re.compile(r"^[0-9a-f]{30}(\.dir)?$")
+# Objects above SMALL_FILE in flight at once: each may hold up to CHUNK x PARTS (or, for an S3
+# upload under 2 x CHUNK, the whole file) in memory, so this bounds memory whatever `-j` is.
+LARGE_IN_FLIGHT = 4
+
+
+class Remote:
+    def __init__(self, name: str, url: str, options: dict[str, Any], base: Path) -> None:
+        self.name = name
+        self.url = url
+        self.options = options
+        self.location = registry.parse_url(url, base)
+        self.protocol = self.location.protocol
+        self.fs, self.root = registry.make_filesystem(self.location, options)
+        self._made: set[str] = set()
+        self._made_lock = threading.Lock()
+        self._large = threading.BoundedSemaphore(LARGE_IN_FLIGHT)
+
+    def __str__(self) -> str:
+        return f"'{self.name}' ({self.url})"
+
+    @property
+    def key(self) -> str:
+        """What the state DB remembers this remote by: its location, not its name."""
+        path = self.location.path
+        return path if "://" in path else f"{self.protocol}://{path}"
+
+    def path_of(self, oid: str) -> str:
+        return f"{self.root}/{oid[:2]}/{oid[2:]}"
+
+    # -- what is there -----------------------------------------------------------------------
+    def list_prefix(self, prefix: str) -> set[str]:
+        """Every object id on the remote starting with the two hex digits `prefix`."""
+        base = f"{self.root}/{prefix}"
+        try:
+            found = self.fs.find(base, withdirs=False, detail=False)
+        except FileNotFoundError:
+            if self.protocol == "file" and not os.path.exists(base):
+                return set()
+            raise
+        names = (p.rsplit("/", 1)[-1] for p in found)
+        return {prefix + n for n in names if OBJECT_NAME.match(n)}
+
+    def list_all(self) -> set[str]:
+        """Every object id on the remote (for small remotes: one listing beats 256)."""
+        try:
+            found = self.fs.find(self.root, withdirs=False, detail=False)
+        except FileNotFoundError:
+            if self.protocol == "file" and not os.path.exists(self.root):
+                return set()
+            raise
+        ids = set()
+        for path in found:
+            parts = path.rsplit("/", 2)
+            if len(parts) < 3:
+                continue
+            shard, name = parts[1], parts[2]
+            if len(shard) == 2 and OBJECT_NAME.match(name):
+                ids.add(shard + name)
+        return ids
+
+    def exists(self, oid: str) -> bool:
+        try:
+            self.fs.info(self.path_of(oid))
+            return True
+        except FileNotFoundError:
+            if self.protocol in ("s3", "gs"):
+                self.check_bucket()
+            return False
+
+    def check_bucket(self) -> None:
+        """Raise BucketMissingError when the bucket itself is not there."""
+        bucket = self.root.split("/", 1)[0]
+        try:
+            self.fs.info(bucket)  # not `exists`, which answers False for any error
+        except FileNotFoundError:
+            raise BucketMissingError(
+                f"the bucket {bucket!r} of remote {self} does not exist",
+                remote=self.name,
+                hint="Create it, or fix the URL with `artver remote add -f NAME URL`.",
+            ) from None
+
+    # -- moving bytes ------------------------------------------------------------------------
+    def upload(self, src: str, oid: str, size: int) -> None:
+        """Copy the local file `src` (`size` bytes) to object `oid`. A reader never sees a part
+        of it: object stores publish an object when its upload completes; a directory gets
+        temp + rename."""
+        if size > SMALL_FILE and self.protocol != "file":
+            with self._large:
+                self._upload(src, oid)
+        else:
+            self._upload(src, oid)
+
+    def _upload(self, src: str, oid: str) -> None:
+        final = self.path_of(oid)
+        if self.protocol == "file":
+            shard = final.rsplit("/", 1)[0]
+            if shard not in self._made:
+                self.fs.makedirs(shard, exist_ok=True)
+                with self._made_lock:
+                    self._made.add(shard)
+            tmp = f"{shard}/.{oid[2:]}.{secrets.token_hex(4)}.tmp"
+            try:
+                self.fs.put_file(src, tmp)
+                os.replace(tmp, final)  # same directory: atomic
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+        elif self.protocol == "s3":
+            self.fs.put_file(src, final, chunksize=registry.CHUNK, max_concurrency=registry.PARTS)
+        elif self.protocol == "gs":
+            self.fs.put_file(src, final, chunksize=registry.CHUNK)
+        else:
+            self.fs.put_file(src, final)
+
+    def download(self, oid: str, size: int | None, odb: ObjectStore) -> int:
+        """Fetch object `oid` into the cache, verified: its bytes are hashed before they are
+        published, and bad bytes are deleted. Returns the size."""
+        path = self.path_of(oid)
+        if oid.endswith(".dir") or (size is not None and size <= SMALL_FILE):
+            data = self.fs.cat_file(path)  # one request, no temp file
+            odb.add_verified_bytes(data, oid, f"remote {self}")
+            return len(data)
+        tmp = odb.tmp_path(oid)
+        try:
+            with self._large:
+                self._get_file(path, tmp)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return odb.publish_verified(tmp, oid, f"remote {self}")
+
+    def _get_file(self, path: str, tmp: str) -> None:
+        if self.protocol == "s3":
+            self.fs.get_file(path, tmp, chunksize=registry.CHUNK)
+        else:
+            self.fs.get_file(path, tmp)
+
+
+# -- what went wrong ---------------------------------------------------------------------------
+TRANSIENT_NAMES = {
+    "EndpointConnectionError",
+    "ConnectionClosedError",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "ClientConnectorError",
+    "ClientOSError",
+    "ServerDisconnectedError",
+    "ClientPayloadError",
+    "IncompleteRead",
+    "ProtocolError",
+    "FSTimeoutError",
+    "ResponseParserError",
+}
+CREDENTIAL_NAMES = {
+    "NoCredentialsError",
+    "PartialCredentialsError",
+    "DefaultCredentialsError",
+    "RefreshError",
+    "ProfileNotFound",
+}
+CREDENTIAL_WORDS = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "Forbidden")
+SERVER_DOWN_WORDS = ("InternalError", "ServiceUnavailable", "SlowDown", "503", "502", "500")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def classify(exc: BaseException) -> str:
+    """One of "missing", "bucket", "credentials", "transient", "other"."""
+    chain = _chain(exc)
+    names = {type(e).__name__ for e in chain}
+    text = " ".join(str(e) for e in chain)
+    if names & CREDENTIAL_NAMES or any(isinstance(e, PermissionError) for e in chain):
+        return "credentials"
+    if any(w in text for w in CREDENTIAL_WORDS):
+        return "credentials"
+    if isinstance(exc, FileNotFoundError):
+        bucket_gone = "NoSuchBucket" in text or "bucket does not exist" in text.lower()
+        return "bucket" if bucket_gone else "missing"
+    if names & TRANSIENT_NAMES or any(
+        isinstance(e, (ConnectionError, TimeoutError, asyncio.TimeoutError)) for e in chain
+    ):
+        return "transient"
+    if any(
+        isinstance(e, OSError)
+        and e.errno in (errno.ECONNREFUSED, errno.ECONNRESET, errno.ETIMEDOUT, errno.EHOSTUNREACH)
+        for e in chain
+    ):
+        return "transient"
+    if any(w in text for w in SERVER_DOWN_WORDS):
+        return "transient"
+    return "other"
+
+
+def translate(exc: BaseException, remote: Remote, progress_note: str = "") -> ArtverError:
+    """The error a user sees for `exc`, raised while talking to `remote`."""
+    if isinstance(exc, ArtverError):
+        return exc
+    kind = classify(exc)
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    note = f" ({progress_note})" if progress_note else ""
+    if kind == "credentials":
+        return CredentialsError(
+            f"remote {remote} refused access or no credentials were found: {reason}{note}",
+            remote=remote.name,
+            hint="Check the credentials (environment, profile, or `artver remote modify "
+            f"--local {remote.name} ...`; see docs/remotes.md).",
+        )
+    if kind == "bucket":
+        bucket = remote.root.split("/", 1)[0]
+        return BucketMissingError(
+            f"the bucket {bucket!r} of remote {remote} does not exist{note}",
+            remote=remote.name,
+            hint="Create it, or fix the URL with `artver remote add -f NAME URL`.",
+        )
+    if kind == "transient":
+        return UnreachableError(
+            f"cannot reach remote {remote}: {reason}{note}",
+            remote=remote.name,
+            hint="Check that the server is up and reachable, then run the command again: "
+            "it transfers only what is still missing.",
+        )
+    return RemoteError(
+        f"remote {remote} failed: {type(exc).__name__}: {reason}{note}", remote=remote.name
+    )
+
+
+def open_remote(config: Any, name: str | None, base: Path) -> Remote:
+    """The remote called `name`, or the default one (`core.remote`)."""
+    from artver.remotes.errors import NoDefaultRemoteError
+
+    remotes = config.get("remote") or {}
+    if name is None:
+        name = config.get("core.remote")
+        if not name:
+            raise NoDefaultRemoteError(
+                "no remote named and no default remote is set",
+                hint="Name one with -r NAME, or set a default: `artver remote default NAME` "
+                "(or `artver remote add -d NAME URL`).",
+            )
+    conf = remotes.get(name) if isinstance(remotes, dict) else None
+    if not isinstance(conf, dict) or not conf.get("url"):
+        known = ", ".join(sorted(remotes)) if isinstance(remotes, dict) and remotes else "none"
+        raise UnknownRemoteError(
+            f"unknown remote {name!r} (configured: {known})",
+            remote=name,
+            hint="Add it with `artver remote add NAME URL`.",
+        )
+    return Remote(str(name), str(conf["url"]), dict(conf), base)

@@ -1,0 +1,205 @@
+"""Remotes end to end: the real CLI pushes to and pulls from a local directory, moto's S3 server
+and the GCS emulator on loopback, and a fresh clone with an empty cache gets identical bytes.
+
+`TestRemoteContract` runs against each of the three kinds of storage.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import pytest
+
+from tests.conftest import Workspace, git, xxh
+from tests.remotes_fixtures import OBJECT_KEY, Backend
+
+DATASET = {
+    "data/top.csv": b"a,b\n1,2\n",
+    "data/nested/deeper/still/leaf.bin": bytes(range(256)) * 40,
+    "data/empty.txt": b"",
+    "data/with space/na\u00efve \u00fcnicode \u2603.txt": "caf\u00e9 \u2603\n".encode(),
+    "data/big.bin": os.urandom(3 * 1024 * 1024 + 17),  # above the small-file path
+}
+
+
+def make_dataset(ws: Workspace, big: bool = False) -> None:
+    for rel, data in DATASET.items():
+        if big or rel != "data/big.bin":
+            ws.write(rel, data)
+    ws.write("model.pkl", b"weights" * 1000)
+    (ws.root / "empty_dir").mkdir()
+    ws.artver("add", "data", "model.pkl", "empty_dir")
+    ws.git("add", "-A")
+    ws.git("commit", "-q", "-m", "data v1")
+
+
+def clone(ws: Workspace, tmp_path, name: str = "clone") -> Workspace:
+    dest = tmp_path / name
+    git("clone", "-q", str(ws.root), str(dest), cwd=tmp_path)
+    return Workspace(dest)
+
+
+def object_keys(backend: Backend) -> list[str]:
+    return [k for k in backend.listing() if OBJECT_KEY.match(k)]
+
+
+def pushed_count(output: str) -> int:
+    match = re.search(r"(?:Pushed|Fetched) (\d+) objects?", output)
+    return int(match.group(1)) if match else 0
+
+
+class TestRemoteContract:
+    def test_push_then_pull_into_an_empty_clone_gives_identical_bytes(self, ws, backend, tmp_path):
+        make_dataset(ws, big=True)
+        backend.add_to(ws)
+        ws.git("add", "-A")
+        ws.git("commit", "-q", "-m", "remote")
+        res = ws.artver("push")
+        # 5 files + 1 manifest for data, model.pkl, an empty manifest for empty_dir
+        assert pushed_count(res.stderr) == 8, res.output
+        keys = backend.listing()
+        assert keys and all(OBJECT_KEY.match(k) for k in keys), keys  # no temp leftovers
+
+        other = clone(ws, tmp_path)
+        assert not (other.root / ".artver" / "cache").exists()
+        other.artver("pull")
+        assert other.files("data") == {k.removeprefix("data/"): v for k, v in DATASET.items()}
+        assert other.read("model.pkl") == ws.read("model.pkl")
+        assert (other.root / "empty_dir").is_dir()
+        assert list((other.root / "empty_dir").iterdir()) == []
+        assert other.artver("status").stdout.strip() == "Data is up to date."
+
+    def test_a_second_push_sends_nothing_and_a_change_sends_only_itself(self, ws, backend):
+        make_dataset(ws)
+        backend.add_to(ws)
+        ws.artver("push")
+        before = set(object_keys(backend))
+        res = ws.artver("push")
+        assert "up to date" in res.stderr
+        ws.write("data/nested/new.txt", "new file")
+        ws.artver("add", "data")
+        res = ws.artver("push")
+        assert pushed_count(res.stderr) == 2, res.output  # the new file and the new manifest
+        after = set(object_keys(backend))
+        assert after - before == {
+            f"{xxh(b'new file')[:2]}/{xxh(b'new file')[2:]}",
+            *(k for k in after - before if k.endswith(".dir")),
+        }
+
+    def test_push_resumes_what_is_missing_and_uploads_the_manifest_last(self, ws, backend):
+        make_dataset(ws)
+        backend.add_to(ws)
+        ws.artver("push")
+        # As if a push had stopped after a few files: a file and the manifest are not there.
+        manifest = next(k for k in object_keys(backend) if k.endswith(".dir"))
+        leaf = xxh(DATASET["data/top.csv"])
+        backend.delete(manifest)
+        backend.delete(f"{leaf[:2]}/{leaf[2:]}")
+        res = ws.artver("push", "data")
+        assert pushed_count(res.stderr) == 2, res.output
+        assert manifest in object_keys(backend)
+
+    def test_fetch_refuses_a_corrupt_object_and_keeps_it_out(self, ws, backend, tmp_path):
+        make_dataset(ws)
+        backend.add_to(ws)
+        ws.git("add", "-A")
+        ws.git("commit", "-q", "-m", "remote")
+        ws.artver("push")
+        oid = xxh(ws.read("model.pkl"))
+        backend.put(f"{oid[:2]}/{oid[2:]}", b"tampered bytes")
+        other = clone(ws, tmp_path)
+        res = other.artver("pull", "model.pkl", expect=1)
+        assert oid in res.stderr and "corrupt" in res.stderr
+        assert backend.url() in res.stderr or "origin" in res.stderr
+        assert not other.cache_object(oid).exists()
+        assert not (other.root / "model.pkl").exists()
+        tmp = other.root / ".artver" / "cache" / "tmp"
+        assert not tmp.exists() or list(tmp.iterdir()) == []
+
+    def test_pull_names_the_artifact_a_remote_lacks(self, ws, backend, tmp_path):
+        make_dataset(ws)
+        backend.add_to(ws)
+        ws.git("add", "-A")
+        ws.git("commit", "-q", "-m", "remote")
+        ws.artver("push")
+        leaf = xxh(DATASET["data/nested/deeper/still/leaf.bin"])
+        backend.delete(f"{leaf[:2]}/{leaf[2:]}")
+        other = clone(ws, tmp_path)
+        res = other.artver("pull", expect=1)
+        assert res.stderr.startswith("error: ")
+        assert "data" in res.stderr and leaf in res.stderr and "artver push" in res.stderr
+        assert "Traceback" not in res.stderr
+
+
+# -- selecting what to transfer by Git revision ----------------------------------------------
+def test_rev_and_all_commits_select_objects_of_other_commits(ws, tmp_path, remote_env):
+    remote = tmp_path / "store"
+    ws.artver("remote", "add", "-d", "origin", str(remote))
+    ws.write("data/a.txt", "version one")
+    ws.artver("add", "data")
+    ws.git("add", "-A")
+    ws.git("commit", "-q", "-m", "v1")
+    ws.git("tag", "v1")
+    ws.write("data/a.txt", "version two")
+    ws.artver("add", "data")
+    ws.git("add", "-A")
+    ws.git("commit", "-q", "-m", "v2")
+    one, two = xxh(b"version one"), xxh(b"version two")
+
+    ws.artver("push", "--rev", "v1")
+    on_remote = {p.parent.name + p.name for p in remote.rglob("*") if p.is_file()}
+    assert one in on_remote and two not in on_remote
+    ws.artver("push")
+    other = clone(ws, tmp_path)
+    other.artver("fetch", "--all-commits")
+    assert other.cache_object(one).exists() and other.cache_object(two).exists()
+    other.git("checkout", "-q", "v1")
+    shutil.rmtree(remote)  # everything v1 needs is in the cache already
+    other.artver("checkout")
+    assert other.read("data/a.txt") == b"version one"
+
+
+def test_all_branches_pushes_every_branch_tip(ws, tmp_path, remote_env):
+    remote = tmp_path / "store"
+    ws.artver("remote", "add", "-d", "origin", str(remote))
+    ws.write("f.txt", "on main")
+    ws.artver("add", "f.txt")
+    ws.git("add", "-A")
+    ws.git("commit", "-q", "-m", "main")
+    ws.git("checkout", "-q", "-b", "feature")
+    ws.write("f.txt", "on feature")
+    ws.artver("add", "f.txt")
+    ws.git("add", "-A")
+    ws.git("commit", "-q", "-m", "feature")
+    ws.git("checkout", "-q", "main")
+    ws.artver("checkout")
+    ws.artver("push", "--all-branches")
+    on_remote = {p.parent.name + p.name for p in remote.rglob("*") if p.is_file()}
+    assert {xxh(b"on main"), xxh(b"on feature")} <= on_remote
+
+
+def test_pull_with_targets_fetches_only_those(ws, tmp_path, remote_env):
+    remote = tmp_path / "store"
+    ws.artver("remote", "add", "-d", "origin", str(remote))
+    ws.write("a.txt", "aaa")
+    ws.write("b.txt", "bbb")
+    ws.artver("add", "a.txt", "b.txt")
+    ws.git("add", "-A")
+    ws.git("commit", "-q", "-m", "two")
+    ws.artver("push")
+    other = clone(ws, tmp_path)
+    other.artver("pull", "a.txt")
+    assert other.read("a.txt") == b"aaa"
+    assert not (other.root / "b.txt").exists()
+    assert not other.cache_object(xxh(b"bbb")).exists()
+
+
+@pytest.mark.parametrize("kind", ["s3", "gcs"])
+def test_remote_list_shows_the_default_and_options(ws, kind, request):
+    backend = request.getfixturevalue(f"{kind}_backend")
+    backend.add_to(ws)
+    res = ws.artver("remote", "list")
+    assert f"origin\t{backend.url()} (default)" in res.stdout
+    assert f"endpointurl={backend.endpoint}" in res.stdout

@@ -1,0 +1,222 @@
+"""Remotes and bad input: one plain `error:` message, exit 1, nothing lost, and a rerun finishes.
+
+Servers are real (moto, the GCS emulator, a moto that checks credentials, a proxy that dies
+mid-transfer), all on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from tests.conftest import Workspace, git, xxh
+from tests.remotes_fixtures import (
+    REMOTE_ENV,
+    DyingProxy,
+    GCSBackend,
+    S3Backend,
+    authenticating_moto,
+    free_port,
+)
+from tests.test_bad_input import assert_cache_sound, assert_error
+
+
+def tracked(ws: Workspace, count: int = 3, size: int = 100) -> None:
+    for i in range(count):
+        ws.write(f"data/f{i:03d}.bin", os.urandom(size))
+    ws.artver("add", "data")
+    ws.git("add", "-A")
+    ws.git("commit", "-q", "-m", "data")
+
+
+def empty_clone(ws: Workspace, tmp_path) -> Workspace:
+    """A clone of the Git repo: the same pointers and remotes, an empty cache."""
+    ws.git("add", "-A")
+    ws.git("commit", "-q", "--allow-empty", "-m", "config")
+    clone = Workspace(tmp_path / "clone")
+    git("clone", "-q", str(ws.root), str(clone.root), cwd=tmp_path)
+    return clone
+
+
+def test_unknown_remote(ws, tmp_path, remote_env):
+    ws.artver("remote", "add", "origin", str(tmp_path / "store"))
+    for cmd in ("push", "fetch", "pull"):
+        assert_error(ws.artver(cmd, "-r", "nope", expect=1), "unknown remote 'nope'", "origin")
+    assert_error(ws.artver("remote", "modify", "nope", "url", "x", expect=1), "unknown remote")
+    assert_error(ws.artver("remote", "default", "nope", expect=1), "unknown remote")
+    assert_error(ws.artver("remote", "remove", "nope", expect=1), "unknown remote")
+
+
+def test_no_default_remote(ws, tmp_path, remote_env):
+    tracked(ws)
+    assert_error(ws.artver("push", expect=1), "no default remote", "artver remote default")
+    ws.artver("remote", "add", "origin", str(tmp_path / "store"))
+    assert_error(ws.artver("pull", expect=1), "no default remote")
+    ws.artver("remote", "default", "origin")
+    ws.artver("push")
+
+
+def test_unsupported_protocol_names_the_package(ws, remote_env):
+    tracked(ws)
+    assert_error(
+        ws.artver("remote", "add", "x", "nosuchproto://bucket/path", expect=1),
+        "unsupported remote protocol 'nosuchproto'",
+    )
+    ws.artver("remote", "add", "-d", "azure", "azure://container/path")
+    assert_error(ws.artver("push", expect=1), "pip install adlfs")
+
+
+def test_bucket_that_does_not_exist(ws, moto_endpoint, gcs_endpoint, tmp_path, remote_env):
+    tracked(ws)
+    for name, backend in (
+        ("s3", S3Backend(moto_endpoint, "no-such-bucket")),
+        ("gs", GCSBackend(gcs_endpoint, "no-such-bucket")),
+    ):
+        backend.add_to(ws, name, default=False)
+        assert_error(
+            ws.artver("push", "-r", name, expect=1), "bucket 'no-such-bucket'", "does not exist"
+        )
+    clone = empty_clone(ws, tmp_path)
+    for name in ("s3", "gs"):
+        assert_error(clone.artver("fetch", "-r", name, expect=1), "does not exist")
+
+
+def test_wrong_credentials(ws, remote_env):
+    tracked(ws)
+    with authenticating_moto() as endpoint:
+        ws.artver("remote", "add", "-d", "origin", "s3://bucket/store")
+        ws.artver("remote", "modify", "origin", "endpointurl", endpoint)
+        res = ws.artver("push", expect=1)
+        assert_error(res, "refused access or no credentials", "origin")
+        assert "testing" not in res.stderr  # the key is never printed
+
+
+def test_missing_credentials(ws, moto_endpoint, remote_env, monkeypatch):
+    tracked(ws)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    S3Backend(moto_endpoint, "bucket").add_to(ws)
+    assert_error(ws.artver("push", expect=1), "no credentials", "Unable to locate credentials")
+
+
+def test_credentials_from_config_local_are_used_and_masked(
+    ws, moto_endpoint, remote_env, monkeypatch
+):
+    tracked(ws)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    backend = S3Backend(moto_endpoint, "b-masked")
+    backend.create_bucket()
+    backend.add_to(ws)
+    ws.artver("remote", "modify", "--local", "origin", "access_key_id", "AKIAEXAMPLE")
+    ws.artver("remote", "modify", "--local", "origin", "secret_access_key", "s3cr3t-value")
+    ws.artver("push")
+    assert backend.listing()
+    listed = ws.artver("remote", "list").stdout + ws.artver("remote", "list", "--json").stdout
+    assert "s3cr3t-value" not in listed and "AKIAEXAMPLE" not in listed
+    assert "secret_access_key=****" in listed
+    committed = (ws.root / ".artver" / "config.yaml").read_text()
+    assert "s3cr3t-value" not in committed
+    assert "s3cr3t-value" in (ws.root / ".artver" / "config.local.yaml").read_text()
+
+
+def test_secrets_are_refused_outside_config_local(ws, tmp_path):
+    ws.artver("remote", "add", "origin", "s3://bucket/path")
+    before = (ws.root / ".artver" / "config.yaml").read_text()
+    for option in ("access_key_id", "secret_access_key", "session_token"):
+        assert_error(
+            ws.artver("remote", "modify", "origin", option, "v", expect=1),
+            f"{option} is a secret",
+            "--local",
+        )
+    assert_error(
+        ws.artver("config", "remote.origin.secret_access_key", "v", expect=1), "is a secret"
+    )
+    assert (ws.root / ".artver" / "config.yaml").read_text() == before
+    ws.artver("config", "--local", "remote.origin.secret_access_key", "v")
+    assert_error(
+        ws.artver("remote", "modify", "origin", "colour", "blue", expect=1),
+        "unknown option 'colour'",
+    )
+
+
+def test_gcs_credentials_file_missing_or_bad(ws, tmp_path, remote_env):
+    tracked(ws)
+    ws.artver("remote", "add", "-d", "g", "gs://bucket/path")
+    ws.artver("remote", "modify", "--local", "g", "credentialpath", str(tmp_path / "nope.json"))
+    assert_error(ws.artver("push", expect=1), "nope.json", "does not exist")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    ws.artver("remote", "modify", "--local", "g", "credentialpath", str(bad))
+    assert_error(ws.artver("push", expect=1), "cannot use the GCS credentials", "bad.json")
+
+
+def test_server_down(ws, tmp_path, remote_env):
+    tracked(ws)
+    S3Backend(f"http://127.0.0.1:{free_port()}", "bucket").add_to(ws)
+    res = ws.artver("push", expect=1)
+    assert_error(res, "cannot reach remote 'origin'", "run the command again")
+    clone = empty_clone(ws, tmp_path)
+    assert_error(clone.artver("pull", expect=1), "cannot reach remote 'origin'")
+    assert not (clone.root / "data").exists()
+
+
+def test_server_dying_mid_push_then_a_rerun_completes(ws, moto_endpoint, tmp_path, remote_env):
+    tracked(ws, count=40, size=20_000)
+    backend = S3Backend(moto_endpoint, "b-dying")
+    backend.create_bucket()
+    port = int(moto_endpoint.rsplit(":", 1)[1])
+    proxy = DyingProxy(port, budget=300_000)  # dies after about a third of the data
+    try:
+        S3Backend(f"http://127.0.0.1:{proxy.port}", "b-dying").add_to(ws)
+        ws.git("add", "-A")
+        ws.git("commit", "-q", "-m", "remote")
+        res = ws.artver("push", "-j", "2", expect=1)
+    finally:
+        proxy.kill()
+    assert_error(res, "cannot reach remote 'origin'", "of 41 objects")
+    done = int(re.search(r"pushed (\d+) of 41 objects", res.stderr).group(1))
+    assert 0 < done < 41
+    keys = backend.listing()
+    assert not any(k.endswith(".dir") for k in keys)  # the manifest never goes before its files
+    ws.artver("remote", "modify", "origin", "endpointurl", moto_endpoint)
+    res = ws.artver("push")
+    sent = int(re.search(r"Pushed (\d+) objects", res.stderr).group(1))
+    assert sent <= 41 - done + 1 and len(backend.listing()) == 41
+    clone = Workspace(tmp_path / "clone")
+    git("clone", "-q", str(ws.root), str(clone.root), cwd=tmp_path)
+    clone.artver("remote", "modify", "origin", "endpointurl", moto_endpoint)
+    clone.artver("pull")
+    assert clone.files("data") == ws.files("data")
+
+
+def test_push_of_data_missing_from_the_cache_says_so(ws, tmp_path, remote_env):
+    tracked(ws)
+    ws.artver("remote", "add", "-d", "origin", str(tmp_path / "store"))
+    victim = xxh(ws.read("data/f001.bin"))
+    path = ws.cache_object(victim)
+    path.chmod(0o644)
+    path.unlink()
+    res = ws.artver("push", expect=1)
+    assert_error(res, "not complete in the local cache", "data")
+    assert_cache_sound(ws.root / ".artver" / "cache")
+
+
+def test_remote_commands_round_trip_the_config(ws, tmp_path):
+    ws.artver("remote", "add", "-d", "origin", str(tmp_path / "a"))
+    ws.artver("remote", "add", "backup", "s3://bucket/p")
+    assert_error(ws.artver("remote", "add", "origin", "x", expect=1), "already exists")
+    ws.artver("remote", "add", "-f", "origin", str(tmp_path / "b"))
+    ws.artver("remote", "modify", "backup", "region", "eu-west-1")
+    assert ws.artver("remote", "default").stdout.strip() == "origin"
+    ws.artver("remote", "default", "backup")
+    ws.artver("remote", "remove", "backup")
+    res = ws.artver("remote", "list", "--json")
+    assert '"name": "origin"' in res.stdout and "backup" not in res.stdout
+    assert_error(ws.artver("remote", "default", expect=1), "no default remote")
+    assert_error(ws.artver("remote", "add", "bad name", "x", expect=1), "invalid remote name")
+
+
+def test_remote_env_is_complete():
+    # The fixtures keep every test off cloud metadata services (which are not on loopback).
+    assert REMOTE_ENV["AWS_EC2_METADATA_DISABLED"] == "true"
