@@ -100,6 +100,24 @@ def lock_path_for(pipeline_file: str) -> str:
     return posixpath.join(posixpath.dirname(pipeline_file), LOCK_NAME)
 
 
+def parse_lock(
+    text: str, rel: str, load: Callable[[str], Any] | None = None
+) -> dict[str, LockEntry]:
+    """Entries of a lock file's text (`rel` names it in messages; `load` parses YAML)."""
+    from artver.yamlio import YAMLParseError, load_yaml
+
+    try:
+        doc = (load or load_yaml)(text) or {}
+        stages = doc.get("stages") or {}
+        return {name: LockEntry.from_dict(entry) for name, entry in stages.items()}
+    except YAMLParseError as exc:
+        raise LockFileError(f"{rel}: invalid YAML at {exc}") from None
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise LockFileError(
+            f"{rel} is damaged ({exc}); restore it with git or re-run `artver repro -f`"
+        ) from None
+
+
 def read_lock(
     root: Path, pipeline_file: str, load: Callable[[str, str], Any] | None = None
 ) -> dict[str, LockEntry]:
@@ -109,18 +127,7 @@ def read_lock(
         text = (root / rel).read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
-    from artver.yamlio import YAMLParseError, load_yaml
-
-    try:
-        doc = (load(rel, text) if load else load_yaml(text)) or {}
-        stages = doc.get("stages") or {}
-        return {name: LockEntry.from_dict(entry) for name, entry in stages.items()}
-    except YAMLParseError as exc:
-        raise LockFileError(f"{rel}: invalid YAML at {exc}") from None
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise LockFileError(
-            f"{rel} is damaged ({exc}); restore it with git or re-run `artver repro -f`"
-        ) from None
+    return parse_lock(text, rel, (lambda t: load(rel, t)) if load else None)
 
 
 def write_lock(root: Path, pipeline_file: str, entries: dict[str, LockEntry]) -> None:
