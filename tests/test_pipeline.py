@@ -467,3 +467,13 @@ def test_up_to_date_stage_may_ask_for_hardware_this_machine_lacks(ws):
     ws.artver("repro", env={"ARTVER_GPUS": "0"})
     res = ws.artver("repro", "-f", expect=1, env={"ARTVER_GPUS": "0"})
     assert "stage g needs 1 GPUs (this machine has 0)" in res.stderr
+
+
+def test_outputs_in_directories_that_do_not_exist_yet(ws):
+    write_pipeline(
+        ws,
+        "stages:\n  s:\n    cmd: echo x > out/deep/o.txt\n    outs: [out/deep/o.txt]\n",
+    )
+    ws.artver("repro")
+    assert ws.read("out/deep/o.txt") == b"x\n"
+    assert (ws.root / "out/deep/.gitignore").read_text() == "/o.txt\n"

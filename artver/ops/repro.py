@@ -148,6 +148,7 @@ class _Execution:
         ignores = []
         for name in names:
             for out in self.loaded.pipeline.stages[name].cached_outs:
+                (self.repo.root / out.path).parent.mkdir(parents=True, exist_ok=True)
                 changed = scm.ensure_ignored(self.repo.root / out.path)
                 if changed:
                     ignores.append(str(changed))
