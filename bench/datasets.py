@@ -11,6 +11,7 @@ All bytes come from `random.Random(seed)`, so every run and every machine gets t
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,20 +49,30 @@ def _dataset_dir(work: Path, kind: str, scale: float, seed: int) -> Path:
     return work / "data" / f"{kind}-scale{scale:g}-seed{seed}"
 
 
+def publish(tmp: Path, final: Path) -> None:
+    """Move a finished dataset into place; if a concurrent run got there first, keep theirs."""
+    try:
+        tmp.rename(final)
+    except OSError:
+        if not final.exists():
+            raise
+        remove_tree(tmp)
+
+
 def small_dataset(work: Path, scale: float, seed: int, log) -> Path:
     """Directory `.../data` holding the small files (generated if missing)."""
     final = _dataset_dir(work, "small", scale, seed)
     if not final.exists():
         count = small_count(scale)
         log(f"generating {count} small files (seed {seed})")
-        tmp = final.with_name(final.name + ".tmp")
+        tmp = final.with_name(f"{final.name}.tmp{os.getpid()}")
         remove_tree(tmp)
         rng = random.Random(seed)
         for rel in small_layout(count):
             path = tmp / "data" / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(rng.randbytes(rng.randint(MIN_SIZE, MAX_SIZE)))
-        tmp.rename(final)
+        publish(tmp, final)
     return final / "data"
 
 
@@ -71,7 +82,7 @@ def big_dataset(work: Path, scale: float, seed: int, log) -> Path:
     if not final.exists():
         size = big_size(scale)
         log(f"generating a {size / MIB:.0f} MiB file (seed {seed})")
-        tmp = final.with_name(final.name + ".tmp")
+        tmp = final.with_name(f"{final.name}.tmp{os.getpid()}")
         remove_tree(tmp)
         tmp.mkdir(parents=True)
         rng = random.Random(seed)
@@ -87,7 +98,7 @@ def big_dataset(work: Path, scale: float, seed: int, log) -> Path:
                 f.write(header)
                 f.write(rotated[:body])
                 left -= n
-        tmp.rename(final)
+        publish(tmp, final)
     return final / "big.bin"
 
 

@@ -46,7 +46,8 @@ class Context:
 
     @property
     def runs(self) -> Path:
-        return self.work / "runs"
+        """Scratch repos of this process (two runs sharing one work dir must not collide)."""
+        return self.work / "runs" / str(os.getpid())
 
     def start_round(self, group: str, r: int) -> None:
         """Log the round and note the 1-minute load average (other work on the box = noise)."""

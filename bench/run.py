@@ -29,7 +29,7 @@ from pathlib import Path
 import group_pipelines  # noqa: F401  (registers the pipeline, wide and plan groups)
 import group_remotes  # noqa: F401 - registers the `remotes` group
 from groups import GROUPS, Context
-from harness import CommandFailed, Tools, ensure_dvc, find_artver, run
+from harness import CommandFailed, Tools, ensure_dvc, find_artver, remove_tree, run
 from report import render, to_json
 
 HERE = Path(__file__).resolve().parent
@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         loads = ", ".join(f"{x:.2f}" for x in ctx.loads.get(name, []))
         result.notes.append(f"1-minute load average at the start of each round: {loads}")
         results[name] = result
+    remove_tree(ctx.runs)
 
     m = meta["machine"]
     print(
