@@ -49,6 +49,7 @@ class Selection:
     revs: list[str] = field(default_factory=list)
     all_branches: bool = False
     all_commits: bool = False
+    workspace: bool | None = None  # None: unless only --rev was given
 
     @property
     def history(self) -> bool:
@@ -69,7 +70,10 @@ def collect(repo: Repo, sel: Selection, cwd: Path) -> list[Artifact]:
     """Artifacts the selection names: workspace pointers (unless only revisions are asked for)
     and pointers at the selected revisions."""
     found: list[Artifact] = []
-    if not sel.revs or sel.all_branches or sel.all_commits:
+    workspace = sel.workspace
+    if workspace is None:
+        workspace = not sel.revs or sel.all_branches or sel.all_commits
+    if workspace:
         for p in repo.pointers(sel.targets, cwd):
             found.append(Artifact(repo.display(p.data_path(), cwd), p.out.oid, p.out.size))
     if sel.history:
@@ -365,8 +369,11 @@ def pull(
     force: bool = False,
 ):
     """Fetch, then the same checkout `artver checkout` does, for the workspace's pointers."""
+    from dataclasses import replace
+
     from artver.ops.checkout import checkout
 
-    fetched = fetch(repo, sel, cwd, remote_name, jobs)
+    # What checkout will need (the workspace's pointers), plus any revisions asked for.
+    fetched = fetch(repo, replace(sel, workspace=True), cwd, remote_name, jobs)
     checked = checkout(repo, sel.targets, cwd, force=force)
     return fetched, checked

@@ -167,7 +167,10 @@ class Remote:
 
     def _get_file(self, path: str, tmp: str) -> None:
         if self.protocol == "s3":
-            self.fs.get_file(path, tmp, chunksize=registry.CHUNK)
+            # One streaming GET (64 KiB reads), not s3fs's parallel ranged parts: constant
+            # memory, and S3-compatible servers that re-read the whole object for every range
+            # (moto does) are not asked to read a 2 GiB object 256 times.
+            self.fs.get_file(path, tmp, max_concurrency=1)
         else:
             self.fs.get_file(path, tmp)
 
