@@ -150,7 +150,12 @@ class Remote:
         published, and bad bytes are deleted. Returns the size."""
         path = self.path_of(oid)
         if oid.endswith(".dir") or (size is not None and size <= SMALL_FILE):
-            data = self.fs.cat_file(path)  # one request, no temp file
+            if self.protocol == "s3":
+                # max_concurrency=1: otherwise s3fs sends a HEAD for the size before each GET,
+                # doubling the requests for every small object.
+                data = self.fs.cat_file(path, max_concurrency=1)
+            else:
+                data = self.fs.cat_file(path)  # one request, no temp file
             odb.add_verified_bytes(data, oid, f"remote {self}")
             return len(data)
         tmp = odb.tmp_path(oid)
