@@ -33,7 +33,7 @@ app = typer.Typer(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else.")]
 TargetsArg = Annotated[
     Optional[list[str]],  # noqa: UP045 - typer needs Optional here
-    typer.Argument(help="Tracked paths or their .artver files (default: all)."),
+    typer.Argument(help="Tracked paths, their .artver files or stage names (default: all)."),
 ]
 
 
@@ -116,16 +116,29 @@ def add(
 
 @app.command()
 def status(targets: TargetsArg = None, json: JsonOpt = False) -> None:
-    """Show tracked data that is modified or missing in the workspace."""
+    """Show tracked data that is modified or missing, and stale stages with why."""
+    from artver.ops.status import stage_status
     from artver.ops.status import status as do_status
 
-    results = do_status(_repo(), targets or [], Path.cwd())
+    repo = _repo()
+    results = do_status(repo, targets or [], Path.cwd())
+    stages = stage_status(repo) if not targets else []
     if json:
-        out.json({"artifacts": [r.to_dict() for r in results]})
+        out.json(
+            {"artifacts": [r.to_dict() for r in results], "stages": [s.to_dict() for s in stages]}
+        )
         return
+    for stage in stages:
+        out.result(f"{stage.name}: " + "; ".join(stage.reasons))
     changed = [r for r in results if r.state != "ok"]
+    if not changed and not stages:
+        if repo.pipeline_files():
+            out.result("Data and pipelines are up to date.")
+        else:
+            out.result("Data is up to date." if results else "Nothing is tracked yet.")
+        return
     if not changed:
-        out.result("Data is up to date." if results else "Nothing is tracked yet.")
+        out.info("\nRun `artver repro` to bring the stages up to date.")
         return
     for res in changed:
         out.result(f"{res.path}: {res.state}")
@@ -147,7 +160,7 @@ def checkout(
         bool, typer.Option("--relink", help="Re-create every file with the current link type.")
     ] = False,
 ) -> None:
-    """Make the workspace match the pointer files."""
+    """Make the workspace match the pointer files and the stage outputs in artver.lock."""
     from artver.ops.checkout import checkout as do_checkout
 
     res = do_checkout(_repo(), targets or [], Path.cwd(), force=force, relink=relink)
@@ -165,16 +178,23 @@ def checkout(
 
 @app.command()
 def commit(targets: TargetsArg = None) -> None:
-    """Record the current content of tracked paths into their pointer files."""
+    """Record the current state of tracked paths and stages into pointers and the lock."""
     from artver.ops.commit import commit as do_commit
 
-    results = do_commit(_repo(), targets or [], Path.cwd())
-    changed = [r for r in results if r.changed]
+    result = do_commit(_repo(), targets or [], Path.cwd())
+    changed = [r for r in result.pointers if r.changed]
     for res in changed:
         out.info(f"Committed {os.path.relpath(res.pointer.data_path())}")
-    if not changed:
-        out.info("Nothing to commit: pointers already match the workspace.")
-    _git_add_hint([r.pointer.file for r in changed] + [r.gitignore for r in results if r.gitignore])
+    for name in result.stages:
+        out.info(f"Committed stage {name}")
+    if not changed and not result.stages:
+        out.info("Nothing to commit: pointers and the lock already match the workspace.")
+    to_git = [r.pointer.file for r in changed] + [
+        r.gitignore for r in result.pointers if r.gitignore
+    ]
+    if result.stages:
+        to_git.append(Path("artver.lock"))
+    _git_add_hint(to_git)
 
 
 @app.command("ls")
@@ -297,8 +317,10 @@ def _interrupted(signum: int, frame: object) -> None:
     raise Interrupted("interrupted; nothing half-written was left behind")
 
 
-from artver import cli_remotes  # noqa: E402 - the commands register on the app defined above
+# The other command groups register on the app defined above.
+from artver import cli_pipeline, cli_remotes  # noqa: E402
 
+cli_pipeline.register(app)
 cli_remotes.register(app)
 
 

@@ -56,6 +56,10 @@ AllBranchesOpt = Annotated[
 AllCommitsOpt = Annotated[
     bool, typer.Option("--all-commits", help="The workspace and what every commit references.")
 ]
+RunCacheOpt = Annotated[
+    bool,
+    typer.Option("--run-cache", help="Also the run cache: every recorded run and its outputs."),
+]
 
 
 def _repo():
@@ -154,10 +158,16 @@ def remote_default(
     set_default(repo, name, _level(local))
 
 
-def _selection(targets, rev, all_branches, all_commits):
+def _selection(targets, rev, all_branches, all_commits, run_cache):
     from artver.ops.transfer import Selection
 
-    return Selection(list(targets or []), list(rev or []), all_branches, all_commits)
+    return Selection(
+        targets=list(targets or []),
+        revs=list(rev or []),
+        all_branches=all_branches,
+        all_commits=all_commits,
+        run_cache=run_cache,
+    )
 
 
 def _summary(verb: str, res) -> str:
@@ -179,11 +189,12 @@ def push(
     rev: RevOpt = None,
     all_branches: AllBranchesOpt = False,
     all_commits: AllCommitsOpt = False,
+    run_cache: RunCacheOpt = False,
 ) -> None:
     """Upload the objects the remote lacks."""
     from artver.ops.transfer import push as do_push
 
-    sel = _selection(targets, rev, all_branches, all_commits)
+    sel = _selection(targets, rev, all_branches, all_commits, run_cache)
     out.info(_summary("Pushed", do_push(_repo(), sel, Path.cwd(), remote, jobs)))
 
 
@@ -194,11 +205,12 @@ def fetch(
     rev: RevOpt = None,
     all_branches: AllBranchesOpt = False,
     all_commits: AllCommitsOpt = False,
+    run_cache: RunCacheOpt = False,
 ) -> None:
     """Download into the cache the objects it lacks (verified), without touching the workspace."""
     from artver.ops.transfer import fetch as do_fetch
 
-    sel = _selection(targets, rev, all_branches, all_commits)
+    sel = _selection(targets, rev, all_branches, all_commits, run_cache)
     out.info(_summary("Fetched", do_fetch(_repo(), sel, Path.cwd(), remote, jobs)))
 
 
@@ -209,6 +221,7 @@ def pull(
     rev: RevOpt = None,
     all_branches: AllBranchesOpt = False,
     all_commits: AllCommitsOpt = False,
+    run_cache: RunCacheOpt = False,
     force: Annotated[
         bool, typer.Option("-f", "--force", help="Discard workspace changes not in the cache.")
     ] = False,
@@ -216,7 +229,7 @@ def pull(
     """Fetch, then check out: make the workspace match the pointers with data from a remote."""
     from artver.ops.transfer import pull as do_pull
 
-    sel = _selection(targets, rev, all_branches, all_commits)
+    sel = _selection(targets, rev, all_branches, all_commits, run_cache)
     fetched, checked = do_pull(_repo(), sel, Path.cwd(), remote, jobs, force=force)
     out.info(_summary("Fetched", fetched))
     for shown in checked.artifacts_changed:

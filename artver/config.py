@@ -225,3 +225,8 @@ def _drop_empty_sections(doc: dict, parts: list[str]) -> None:
 def load_level(artver_dir: Path | None, level: str) -> Config:
     """One config file alone, for `artver config --global KEY` and friends."""
     return Config(_load_yaml(level_path(artver_dir, level)))
+
+
+def gpu_override() -> str | None:
+    """ARTVER_GPUS: the GPUs artver may hand to stages (a count or a comma list of ids)."""
+    return os.environ.get("ARTVER_GPUS")

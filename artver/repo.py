@@ -22,6 +22,7 @@ from artver.progress import NO_PROGRESS, Progress
 from artver.state import StateDB
 
 ARTVER_DIR = ".artver"
+PIPELINE_FILE = "artver.yaml"
 # Directories that never hold pointer files worth finding.
 SKIP_DIRS = {".git", ARTVER_DIR, "node_modules", "__pycache__"}
 
@@ -48,6 +49,7 @@ class Repo:
         self.artver_dir = root / ARTVER_DIR
         self.progress = progress
         self.on_lock_wait: Callable[[str], None] | None = None
+        self._metadata: list[Path] | None = None
 
     # -- finding and creating ------------------------------------------------------------------
     @classmethod
@@ -146,6 +148,20 @@ class Repo:
     # -- pointers ------------------------------------------------------------------------------
     def iter_pointer_files(self) -> Iterator[Path]:
         """Every `*.artver` in the work tree, not descending into tracked outputs."""
+        return (p for p in self.metadata_files() if p.name != PIPELINE_FILE)
+
+    def pipeline_files(self) -> list[Path]:
+        """Every `artver.yaml` in the work tree, the top-level one first."""
+        found = [p for p in self.metadata_files() if p.name == PIPELINE_FILE]
+        return sorted(found, key=lambda p: (len(p.parts), p))
+
+    def metadata_files(self) -> list[Path]:
+        """Pointer files and pipeline files, found in one walk of the work tree."""
+        if self._metadata is None:
+            self._metadata = list(self._walk_metadata())
+        return self._metadata
+
+    def _walk_metadata(self) -> Iterator[Path]:
         stack = [self.root]
         while stack:
             current = stack.pop()
@@ -155,7 +171,7 @@ class Repo:
                 continue
             names = {e.name for e in entries}
             for entry in entries:
-                if entry.name.endswith(SUFFIX) and entry.is_file():
+                if (entry.name.endswith(SUFFIX) or entry.name == PIPELINE_FILE) and entry.is_file():
                     yield Path(entry.path)
                 elif (
                     entry.is_dir(follow_symlinks=False)

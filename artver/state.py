@@ -12,17 +12,20 @@ writes go through sqlite-utils.
 
 from __future__ import annotations
 
+import json
+import marshal
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 # A file modified this close to (or after) the moment we looked at it may change again
 # within the filesystem's timestamp granularity without its stat changing: never trust it.
 RACY_WINDOW_NS = 100_000_000
+MISSING = object()
 
 
 class Known(NamedTuple):
@@ -64,7 +67,11 @@ class StateDB:
                 db["trees"].create({"path": str, "fingerprint": str, "oid": str}, pk="path")
             if "complete_dirs" not in db.table_names():
                 db["complete_dirs"].create({"oid": str}, pk="oid")
-            if "remote_dirs" not in db.table_names():  # added in schema 3
+            if "kv" not in db.table_names():
+                db["kv"].create({"key": str, "value": str}, pk="key")
+            if "parsed" not in db.table_names():
+                db["parsed"].create({"path": str, "digest": str, "data": bytes}, pk="path")
+            if "remote_dirs" not in db.table_names():
                 db["remote_dirs"].create({"remote": str, "oid": str}, pk=("remote", "oid"))
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -117,6 +124,39 @@ class StateDB:
                 " VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
+
+    # -- small facts worth remembering (e.g. a Python environment's packages) ---------------
+    def get_value(self, key: str) -> Any:
+        row = self.conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def set_value(self, key: str, value: Any) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, json.dumps(value))
+        )
+
+    # -- parsed YAML of pipeline and lock files, by content hash ------------------------------
+    def parsed(self, path: str, digest: str) -> Any:
+        """The parsed document last seen at `path` with content hash `digest`, or MISSING.
+
+        YAML parsing is pure Python past the C scanner; for a 1,000-stage lock it costs more
+        than the whole rest of a no-op repro, and the file rarely changes between runs."""
+        row = self.conn.execute(
+            "SELECT digest, data FROM parsed WHERE path = ?", (path,)
+        ).fetchone()
+        if row is None or row[0] != digest:
+            return MISSING
+        return marshal.loads(row[1])
+
+    def save_parsed(self, path: str, digest: str, data: Any) -> None:
+        try:
+            blob = marshal.dumps(data)
+        except ValueError:
+            return  # holds a type marshal cannot store (a YAML date, say): parse each time
+        self.conn.execute(
+            "INSERT OR REPLACE INTO parsed (path, digest, data) VALUES (?, ?, ?)",
+            (path, digest, blob),
+        )
 
     # -- whole directories ---------------------------------------------------------------------
     def tree(self, path: str) -> tuple[str, str] | None:

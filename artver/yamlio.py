@@ -15,6 +15,7 @@ def _yaml(typ: str):
 
     yaml = YAML(typ=typ, pure=typ != "safe")
     yaml.default_flow_style = False
+    yaml.width = 4096  # never fold a long command over two lines
     return yaml
 
 
@@ -47,9 +48,43 @@ def dump_roundtrip(doc: Any) -> str:
     return stream.getvalue()
 
 
+def dump_fast(data: Any) -> str:
+    """Block-style YAML of plain data through the C emitter (key order kept)."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=False)
+    yaml.default_flow_style = False
+    yaml.width = 4096
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
+    stream = io.StringIO()
+    yaml.dump(data, stream)
+    return stream.getvalue()
+
+
 def dump_plain(data: Any) -> str:
     stream = io.StringIO()
     yaml = _yaml("rt")
     yaml.indent(mapping=2, sequence=2, offset=0)
     yaml.dump(data, stream)
     return stream.getvalue()
+
+
+def position(text: str, keys: list[str | int]) -> tuple[int, int] | None:
+    """1-based (line, column) of the node at `keys` (mapping keys and list indices), for
+    error messages; parses again in round-trip mode, which only an error path pays for."""
+    try:
+        node = load_roundtrip(text)
+    except YAMLParseError:
+        return None
+    where: tuple[int, int] | None = None
+    for key in keys:
+        try:
+            if isinstance(key, int):
+                line, col = node.lc.item(key)
+            else:
+                line, col = node.lc.key(key)
+            node = node[key]
+        except (AttributeError, KeyError, IndexError, TypeError):
+            break
+        where = (line + 1, col + 1)
+    return where

@@ -101,8 +101,13 @@ class Measurement:
 
 
 def base_env() -> dict[str, str]:
-    """Environment for every command: fixed Git identity, no DVC telemetry."""
+    """Environment for every command: fixed Git identity, no DVC telemetry, bytecode caching.
+
+    PYTHONDONTWRITEBYTECODE is dropped: with it, an editable install (artver here) recompiles
+    its modules on every start, while pip-installed packages (DVC) ship compiled bytecode.
+    """
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(GIT_IDENTITY)
     env["DVC_NO_ANALYTICS"] = "1"
     env["GIT_CONFIG_NOSYSTEM"] = "1"

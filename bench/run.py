@@ -26,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+import group_pipelines  # noqa: F401  (registers the pipeline, wide and plan groups)
 import group_remotes  # noqa: F401 - registers the `remotes` group
 from groups import GROUPS, Context
 from harness import CommandFailed, Tools, ensure_dvc, find_artver, run

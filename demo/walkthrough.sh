@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A narrated tour of artver: track a dataset next to Git, change it, travel back in history and
-# get the exact bytes back.
+# get the exact bytes back; then a two-stage pipeline that re-runs only what a change affects.
 #
 # Run it with `make demo` (which puts .venv/bin on PATH), or directly:
 #     PATH="$PWD/.venv/bin:$PATH" bash demo/walkthrough.sh
@@ -171,10 +171,99 @@ say "To throw the edit away on purpose, say so with --force."
 run "artver checkout --force"
 expect_same "data/ is byte-for-byte v2" "$(checksum data)" "$V2_SUM"
 
-# --- 8. pipelines (planned) ------------------------------------------------------------------
-# PLACEHOLDER(repro): once `artver stage add` and `artver repro` exist, add a stage here that
-# summarises data/sales into reports/summary.json, run it, change one CSV and show that
-# `artver repro` re-runs only that stage.
+# --- 8. a pipeline ---------------------------------------------------------------------------
+say "A pipeline turns the data into results. Two stages: summarise totals the units per region" \
+    "(with a threshold from params.yaml), report ranks the regions and writes metrics."
+run "cat > params.yaml <<'EOF'
+summarise:
+  min_units: 10
+report:
+  top: 3
+EOF"
+run "mkdir -p src && cat > src/params.py <<'EOF'
+def param(section, key):
+    \"\"\"A value from params.yaml (two levels deep is all this demo needs).\"\"\"
+    current = None
+    for line in open('params.yaml'):
+        if line.strip() and not line.startswith(' '):
+            current = line.strip().rstrip(':')
+        elif current == section and line.strip().startswith(key + ':'):
+            return int(line.split(':', 1)[1])
+    raise KeyError(f'{section}.{key}')
+EOF"
+run "cat > src/summarise.py <<'EOF'
+import json, os, sys
+from params import param
+
+top, out = sys.argv[1], sys.argv[2]
+minimum = param('summarise', 'min_units')
+totals = {}
+for region in sorted(os.listdir(top)):
+    if not os.path.isdir(os.path.join(top, region)):
+        continue
+    for folder, _, files in os.walk(os.path.join(top, region)):
+        for name in files:
+            for row in list(open(os.path.join(folder, name)))[1:]:
+                units = int(row.split(',')[2])
+                if units >= minimum:
+                    totals[region] = totals.get(region, 0) + units
+with open(out, 'w') as f:
+    json.dump(totals, f, indent=2, sort_keys=True)
+print(f'summarised {len(totals)} regions')
+EOF"
+run "cat > src/report.py <<'EOF'
+import json, sys
+from params import param
+
+totals = json.load(open(sys.argv[1]))
+ranked = sorted(totals.items(), key=lambda kv: -kv[1])[: param('report', 'top')]
+with open(sys.argv[2], 'w') as f:
+    f.writelines(f'{region} {units}\\n' for region, units in ranked)
+json.dump({'regions': len(totals), 'units': sum(totals.values()), 'best': ranked[0][1]},
+          open(sys.argv[3], 'w'))
+print('top regions:', ', '.join(region for region, _ in ranked))
+EOF"
+say "artver stage add writes each stage into artver.yaml: its command, the files it reads" \
+    "(-d), the params it uses (-p), what it writes (-o) and its metrics (-m). data/sales is" \
+    "tracked by data.artver; a stage can read it like any other file."
+run "artver stage add -n summarise -d src/summarise.py -d src/params.py -d data/sales \\
+    -p summarise.min_units -o summary/totals.json \\
+    'python3 src/summarise.py data/sales summary/totals.json'"
+run "artver stage add -n report -d src/report.py -d src/params.py -d summary/totals.json \\
+    -p report.top -o summary/top.txt -m metrics.json \\
+    'python3 src/report.py summary/totals.json summary/top.txt metrics.json'"
+run "cat artver.yaml"
+say "report reads what summarise writes, so it runs after it: that is the whole graph."
+run "artver dag"
+say "repro runs the stale stages in order and records what each ran with in artver.lock."
+run "artver repro"
+run "cat summary/top.txt"
+run "git add artver.yaml artver.lock params.yaml src .gitignore summary/.gitignore metrics.json \\
+    && git commit -q -m 'Pipeline: summarise and report'"
+TOP3_SUM="$(checksum summary)"
+
+say "Change one parameter. status says which stage is stale, and why."
+run "sed -i.bak 's/top: 3/top: 2/' params.yaml && rm params.yaml.bak"
+run "artver status"
+run "artver params diff"
+say "repro re-runs only report: summarise does not use report.top."
+run "artver repro 2>&1 | tee repro.log"
+expect_same "stages that ran" "$(grep -c '^Running stage' repro.log)" 1
+run "cat summary/top.txt"
+say "A change that does not change a stage's result stops there: a comment in summarise.py" \
+    "re-runs summarise, which writes the same bytes, so report is not run again."
+run "echo '# totals per region' >> src/summarise.py"
+run "artver repro 2>&1 | tee repro.log"
+expect_same "stages that ran" "$(grep -c '^Running stage' repro.log)" 1
+run "rm repro.log"
+run "artver metrics show"
+run "git add params.yaml src artver.lock metrics.json && git commit -q -m 'Top 2 regions'"
+
+say "Outputs are versioned like data: back at the previous commit, checkout restores them."
+run "git checkout -q HEAD~1 && artver checkout"
+expect_same "summary/ is the 3-region version" "$(checksum summary)" "$TOP3_SUM"
+run "git checkout -q main && artver checkout"
+run "artver status"
 
 # --- 9. share it through a remote -------------------------------------------------------------
 say "A remote holds the bytes for everyone else. Here a plain directory; s3:// and gs:// URLs" \
@@ -202,4 +291,5 @@ expect_same "the clone's data/ is byte-for-byte v1" "$(checksum data)" "$V1_SUM"
 cd "$WORK/project"
 
 say "Done: two versions of 20 MiB of data, switched back and forth with their exact bytes," \
-    "and shared through a remote with a fresh clone."
+    "a pipeline that re-ran only the stage a parameter change affected, and everything" \
+    "shared through a remote with a fresh clone."

@@ -207,3 +207,79 @@ def test_remote_list_shows_the_default_and_options(ws, kind, request):
     res = ws.artver("remote", "list")
     assert f"origin\t{backend.url()} (default)" in res.stdout
     assert f"endpointurl={backend.endpoint}" in res.stdout
+
+
+def test_stage_outputs_travel_with_push_and_pull(ws, tmp_path):
+    """Outputs a pipeline cached (recorded in artver.lock, not in pointers) reach a clone."""
+    import shlex
+    import sys
+
+    py = shlex.quote(sys.executable)
+    ws.write(
+        "artver.yaml",
+        "stages:\n  train:\n"
+        f"    cmd: {py} -c \"open('model.pkl', 'w').write('weights')\"\n"
+        "    outs: [model.pkl]\n",
+    )
+    ws.artver("repro")
+    ws.artver("remote", "add", "-d", "store", str(tmp_path / "store"))
+    ws.git("add", "-A")
+    ws.git("commit", "-qm", "pipeline")
+    ws.artver("push")
+    clone = tmp_path / "clone"
+    ws.git("clone", "-q", str(ws.root), str(clone))
+    from tests.conftest import Workspace
+
+    other = Workspace(clone)
+    other.artver("pull")
+    assert other.read("model.pkl") == b"weights"
+    assert "up to date" in other.artver("status").stdout
+    ws.write("model.pkl", "v2 weights")
+    ws.artver("commit", "train")
+    ws.git("commit", "-qam", "v2")
+    ws.artver("push", "--all-commits")
+    (clone / "model.pkl").unlink()
+    import shutil
+
+    shutil.rmtree(clone / ".artver" / "cache")
+    other.git("pull", "-q")
+    first = other.git("rev-parse", "HEAD~1").strip()  # HEAD~N names come with issue 5
+    other.artver("fetch", "--rev", first)
+    other.git("checkout", "-q", first)
+    other.artver("checkout")
+    assert other.read("model.pkl") == b"weights"
+
+
+def test_run_cache_entries_travel_with_push_and_fetch(ws, tmp_path):
+    import shlex
+    import sys
+
+    py = shlex.quote(sys.executable)
+    ws.write("params.yaml", "n: 1\n")
+    ws.write(
+        "artver.yaml",
+        "stages:\n  train:\n"
+        f"    cmd: {py} -c \"import pathlib; p = pathlib.Path('params.yaml').read_text();"
+        " pathlib.Path('model.pkl').write_text(p); open('ran.log', 'a').write('x')\"\n"
+        "    params: [n]\n    outs: [model.pkl]\n",
+    )
+    ws.artver("repro")  # the run with n: 1
+    ws.write("params.yaml", "n: 2\n")
+    ws.artver("repro")
+    ws.artver("remote", "add", "-d", "store", str(tmp_path / "store"))
+    ws.write(".gitignore", (ws.root / ".gitignore").read_text() + "/ran.log\n")
+    ws.git("add", "-A")
+    ws.git("commit", "-qm", "n=2")
+    ws.artver("push", "--run-cache")
+    clone = tmp_path / "clone"
+    ws.git("clone", "-q", str(ws.root), str(clone))
+    from tests.conftest import Workspace
+
+    other = Workspace(clone)
+    other.artver("fetch")
+    other.write("params.yaml", "n: 1\n")
+    other.artver("fetch", "--run-cache")
+    res = other.artver("repro")
+    assert "Restored stage train from the run cache" in res.stderr
+    assert other.read("model.pkl") == b"n: 1\n"
+    assert not (clone / "ran.log").exists(), "the command did not run in the clone"

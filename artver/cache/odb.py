@@ -24,6 +24,28 @@ class CorruptObjectError(ArtverError):
     pass
 
 
+def _kernel_copy(src: str, dst: str) -> None:
+    """Copy with copy_file_range (as `cp` does): the bytes never pass through Python."""
+    with open(src, "rb", buffering=0) as fin:
+        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OBJECT_MODE)
+        try:
+            try:
+                while os.copy_file_range(fin.fileno(), fd, 1 << 30):
+                    pass
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                    raise
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.ftruncate(fd, 0)
+            fin.seek(0)
+            for chunk in iter_chunks(fin):
+                while chunk:
+                    chunk = chunk[os.write(fd, chunk) :]
+        finally:
+            os.close(fd)
+
+
 class ObjectStore:
     def __init__(self, root: Path, link_types: list[str], shared: str | None = None) -> None:
         self.root = Path(root)
@@ -99,25 +121,18 @@ class ObjectStore:
             self.add_bytes(data, oid)
             return oid, len(data)
         tmp = self._tmp_path()
-        hasher = new_hasher()
-        size = 0
         try:
-            if self.linker.try_reflink(src, tmp):
-                with open(tmp, "rb", buffering=0) as fin:
-                    for chunk in iter_chunks(fin):
-                        hasher.update(chunk)
-                        size += len(chunk)
-            else:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OBJECT_MODE)
-                try:
-                    with open(src, "rb", buffering=0) as fin:
-                        for chunk in iter_chunks(fin):
-                            hasher.update(chunk)
-                            size += len(chunk)
-                            while chunk:
-                                chunk = chunk[os.write(fd, chunk) :]
-                finally:
-                    os.close(fd)
+            if not self.linker.try_reflink(src, tmp):
+                _kernel_copy(src, tmp)
+            # Hash the copy, not the source: the id then names exactly the bytes stored, even
+            # if the source changes meanwhile. The copy is still in the page cache, so this
+            # read costs memory bandwidth, not disk.
+            hasher = new_hasher()
+            size = 0
+            with open(tmp, "rb", buffering=0) as fin:
+                for chunk in iter_chunks(fin):
+                    hasher.update(chunk)
+                    size += len(chunk)
             oid = hasher.hexdigest()
             if self.exists(oid):
                 unlink_quietly(tmp)

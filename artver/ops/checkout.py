@@ -1,4 +1,4 @@
-"""`artver checkout`: make the workspace match what the pointers record."""
+"""`artver checkout`: make the workspace match what the pointers and the lock record."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from artver.cache.tree import FileEntry
 from artver.errors import MissingObjectsError, WouldLoseDataError
 from artver.ops.plan import Change, plan_checkout, would_lose
 from artver.ops.snapshot import Snapshot, take
-from artver.pointer import Pointer
+from artver.pointer import Output
 from artver.repo import Repo
 from artver.state import Known
 from artver.workspace import parallel_map
@@ -26,17 +26,30 @@ class CheckoutResult:
     artifacts_unchanged: int = 0
 
 
+@dataclass(frozen=True)
+class Target:
+    """A path and the version of it that should be in the workspace."""
+
+    path: Path
+    out: Output
+    shown: str
+    ignore: bool = True  # add it to .gitignore (cached data is never committed to Git)
+
+
 @dataclass
 class _Job:
-    pointer: Pointer
+    target: Target
     snapshot: Snapshot
     changes: list[Change]
-    shown: str
+
+    @property
+    def shown(self) -> str:
+        return self.target.shown
 
 
-def _recorded(repo: Repo, pointer: Pointer, shown: str, missing: dict[str, str]) -> dict:
-    """{relpath: FileEntry} that the pointer records; notes a missing manifest in `missing`."""
-    out = pointer.out
+def _recorded(repo: Repo, target: Target, missing: dict[str, str]) -> dict:
+    """{relpath: FileEntry} that the target records; notes a missing manifest in `missing`."""
+    out, shown = target.out, target.shown
     if not out.is_dir:
         return {"": FileEntry("", out.oid, out.size)}
     try:
@@ -53,7 +66,7 @@ def _note_missing_objects(repo: Repo, job: _Job, missing: dict[str, str]) -> Non
         assert change.new is not None
         missing[f"{job.shown}/{change.path}" if change.path else job.shown] = change.new.oid
     if len(absent) > 5:
-        missing[f"{job.shown} (and {len(absent) - 5} more files)"] = job.pointer.out.oid
+        missing[f"{job.shown} (and {len(absent) - 5} more files)"] = job.target.out.oid
 
 
 def _target(root: Path, rel: str) -> Path:
@@ -61,12 +74,12 @@ def _target(root: Path, rel: str) -> Path:
 
 
 def _apply(repo: Repo, job: _Job) -> None:
-    root = job.snapshot.path
+    root = job.target.path
     deletes = [c for c in job.changes if c.typ == "delete"]
     places = [c for c in job.changes if c.new is not None]
     for change in deletes:
         os.unlink(_target(root, change.path))
-    is_dir = job.pointer.out.is_dir
+    is_dir = job.target.out.is_dir
     _prune_empty_dirs(root, [c.path for c in deletes], keep_root=is_dir)
     if is_dir:
         root.mkdir(parents=True, exist_ok=True)
@@ -95,7 +108,8 @@ def _apply(repo: Repo, job: _Job) -> None:
     repo.state.save(
         ((f"{base}/{rel}" if rel else base, known) for rel, known in placed), trusted=True
     )
-    scm.ensure_ignored(root)
+    if job.target.ignore:
+        scm.ensure_ignored(root)
 
 
 def _prune_empty_dirs(root: Path, deleted: list[str], keep_root: bool) -> None:
@@ -115,39 +129,51 @@ def _prune_empty_dirs(root: Path, deleted: list[str], keep_root: bool) -> None:
             pass  # not empty: it holds something we were not asked to remove
 
 
+def restore(
+    repo: Repo, targets: list[Target], force: bool = False, relink: bool = False
+) -> CheckoutResult:
+    """Make each target's path hold its recorded version. The caller holds the repo lock.
+
+    Everything is checked before anything changes: missing objects and content that would
+    be lost stop the whole checkout with nothing touched.
+    """
+    result = CheckoutResult()
+    missing: dict[str, str] = {}
+    jobs: list[_Job] = []
+    for target in targets:
+        snapshot = take(repo, target.path, target.shown, expect=target.out.oid)
+        if snapshot.oid == target.out.oid and not relink:
+            result.artifacts_unchanged += 1
+            if target.ignore:
+                scm.ensure_ignored(target.path)
+            continue
+        if snapshot.known_oid is not None:  # --relink needs the per-file picture
+            snapshot = take(repo, target.path, target.shown)
+        recorded = _recorded(repo, target, missing)
+        job = _Job(target, snapshot, plan_checkout(recorded, snapshot.oids, relink))
+        _note_missing_objects(repo, job, missing)
+        jobs.append(job)
+    if missing:
+        raise MissingObjectsError(missing)
+    if not force:
+        lost = [
+            f"{job.shown}/{c.path}" if c.path else job.shown
+            for job in jobs
+            for c in would_lose(job.changes, repo.odb.exists)
+        ]
+        if lost:
+            raise WouldLoseDataError(lost)
+    for job in jobs:
+        _apply(repo, job)
+        result.counts.update(c.typ for c in job.changes)
+        result.artifacts_changed.append(job.shown)
+    return result
+
+
 def checkout(
     repo: Repo, targets: list[str], cwd: Path, force: bool = False, relink: bool = False
 ) -> CheckoutResult:
+    from artver.ops.targets import resolve
+
     with repo.lock("artver checkout"):
-        result = CheckoutResult()
-        missing: dict[str, str] = {}
-        jobs: list[_Job] = []
-        for pointer in repo.pointers(targets, cwd):
-            path = pointer.data_path()
-            shown = repo.display(path, cwd)
-            snapshot = take(repo, path, shown, expect=pointer.out.oid)
-            if snapshot.oid == pointer.out.oid and not relink:
-                result.artifacts_unchanged += 1
-                scm.ensure_ignored(path)
-                continue
-            if snapshot.known_oid is not None:  # --relink needs the per-file picture
-                snapshot = take(repo, path, shown)
-            recorded = _recorded(repo, pointer, shown, missing)
-            job = _Job(pointer, snapshot, plan_checkout(recorded, snapshot.oids, relink), shown)
-            _note_missing_objects(repo, job, missing)
-            jobs.append(job)
-        if missing:
-            raise MissingObjectsError(missing)
-        if not force:
-            lost = [
-                f"{job.shown}/{c.path}" if c.path else job.shown
-                for job in jobs
-                for c in would_lose(job.changes, repo.odb.exists)
-            ]
-            if lost:
-                raise WouldLoseDataError(lost)
-        for job in jobs:
-            _apply(repo, job)
-            result.counts.update(c.typ for c in job.changes)
-            result.artifacts_changed.append(job.shown)
-        return result
+        return restore(repo, resolve(repo, targets, cwd), force, relink)

@@ -66,3 +66,24 @@ def artifact_status(repo: Repo, pointer: Pointer, cwd: Path) -> ArtifactStatus:
 
 def status(repo: Repo, targets: list[str], cwd: Path) -> list[ArtifactStatus]:
     return [artifact_status(repo, p, cwd) for p in repo.pointers(targets, cwd)]
+
+
+@dataclass
+class StageStatus:
+    name: str
+    reasons: list[str]
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "reasons": self.reasons}
+
+
+def stage_status(repo: Repo) -> list[StageStatus]:
+    """Stale stages and why, in the order repro would run them."""
+    if not repo.pipeline_files():
+        return []
+    from artver.ops.pipeline import load
+    from artver.ops.repro import plan
+
+    loaded = load(repo)
+    outcomes = plan(repo, loaded, loaded.pipeline.order(), force=False)
+    return [StageStatus(o.name, o.reasons) for o in outcomes if o.reasons]

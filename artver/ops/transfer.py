@@ -49,6 +49,7 @@ class Selection:
     revs: list[str] = field(default_factory=list)
     all_branches: bool = False
     all_commits: bool = False
+    run_cache: bool = False  # also every recorded run and the outputs it restores
     workspace: bool | None = None  # None: unless only --rev was given
 
     @property
@@ -63,19 +64,22 @@ class TransferResult:
     nbytes: int = 0
     up_to_date: int = 0  # objects the other side already had
     artifacts: int = 0
+    runs: int = 0  # run-cache entries sent or received
 
 
 # -- what is referenced ----------------------------------------------------------------------------
 def collect(repo: Repo, sel: Selection, cwd: Path) -> list[Artifact]:
-    """Artifacts the selection names: workspace pointers (unless only revisions are asked for)
-    and pointers at the selected revisions."""
+    """Artifacts the selection names: workspace pointers and stage outputs in the lock (unless
+    only revisions are asked for), and pointers and locks at the selected revisions."""
+    from artver.ops.targets import resolve
+
     found: list[Artifact] = []
     workspace = sel.workspace
     if workspace is None:
         workspace = not sel.revs or sel.all_branches or sel.all_commits
     if workspace:
-        for p in repo.pointers(sel.targets, cwd):
-            found.append(Artifact(repo.display(p.data_path(), cwd), p.out.oid, p.out.size))
+        for target in resolve(repo, sel.targets, cwd):
+            found.append(Artifact(target.shown, target.out.oid, target.out.size))
     if sel.history:
         wanted = _target_paths(repo, sel.targets, cwd)
         blobs = scm.pointer_files_at(
@@ -93,6 +97,44 @@ def collect(repo: Repo, sel: Selection, cwd: Path) -> list[Artifact]:
             if wanted is not None and data_rel not in wanted and data not in wanted:
                 continue
             found.append(Artifact(f"{data} @{label}", p.out.oid, p.out.size))
+        found += _stage_outputs_at(repo, sel, wanted)
+    if sel.run_cache:
+        found += _run_cache_outputs(repo)
+    return found
+
+
+def _run_cache_outputs(repo: Repo) -> list[Artifact]:
+    """Outputs of every run in the local run cache (`--run-cache`)."""
+    from artver.stages import runcache
+
+    found = []
+    for key in sorted(runcache.keys(repo.cache_dir)):
+        for out in runcache.lookup(repo.cache_dir, key) or []:
+            if out.get("oid") and out.get("cache", True):
+                found.append(
+                    Artifact(f"{out['path']} (run {key[:8]})", out["oid"], out.get("size"))
+                )
+    return found
+
+
+def _stage_outputs_at(repo: Repo, sel: Selection, wanted: set[str] | None) -> list[Artifact]:
+    """Cached stage outputs recorded by the artver.lock files of the selected revisions."""
+    from artver.stages.lock import LOCK_NAME, parse_lock
+
+    found = []
+    blobs = scm.pointer_files_at(repo.root, sel.revs, sel.all_branches, sel.all_commits, LOCK_NAME)
+    for label, rel, content in blobs:
+        if posixpath.basename(rel) != LOCK_NAME:
+            continue
+        entries = parse_lock(content.decode("utf-8", "replace"), f"{rel} at {label}")
+        base = posixpath.dirname(rel)
+        for entry in entries.values():
+            for rec in entry.outs:
+                if rec.oid is None or not rec.cache:
+                    continue
+                data = posixpath.join(base, rec.path) if base else rec.path
+                if wanted is None or data in wanted:
+                    found.append(Artifact(f"{data} @{label}", rec.oid, rec.size))
     return found
 
 
@@ -245,6 +287,8 @@ def push(
         repo.progress.finish()
     repo.state.mark_remote_complete(remote.key, dir_outcome.done)
     result.transferred = len(outcome.done) + len(dir_outcome.done)
+    if sel.run_cache:  # after the outputs they point at, like manifests after their files
+        result.runs = _push_runs(repo, remote)
     result.nbytes = sum(sizes.get(o, 0) for o in outcome.done)
     if outcome.missing:  # vanished from the cache while we pushed
         for oid in outcome.missing:
@@ -252,6 +296,28 @@ def push(
     if not_local:
         raise NotInCacheError(dict(not_local), str(remote), result.transferred)
     return result
+
+
+def _push_runs(repo: Repo, remote: Remote) -> int:
+    """Run-cache entries travel with the objects, so a teammate's repro can restore a run."""
+    from artver.stages import runcache
+
+    local = runcache.keys(repo.cache_dir)
+    if not local:
+        return 0
+    todo = sorted(local - _guard(remote, remote.list_runs))
+    for key in todo:
+        _guard(remote, remote.put_run, key, runcache.read_raw(repo.cache_dir, key))
+    return len(todo)
+
+
+def _fetch_runs(repo: Repo, remote: Remote) -> int:
+    from artver.stages import runcache
+
+    todo = sorted(_guard(remote, remote.list_runs) - runcache.keys(repo.cache_dir))
+    return sum(
+        runcache.save_raw(repo.cache_dir, key, _guard(remote, remote.get_run, key)) for key in todo
+    )
 
 
 def _any_in(repo: Repo, dir_oid: str, oids: set[str]) -> bool:
@@ -279,8 +345,11 @@ def fetch(
     remote = _remote(repo, remote_name)
     njobs = _jobs(repo, remote, jobs)
     with repo.lock("artver fetch"):
+        runs = _fetch_runs(repo, remote) if sel.run_cache else 0
         artifacts = collect(repo, sel, cwd)
-        return _fetch(repo, remote, artifacts, njobs)
+        result = _fetch(repo, remote, artifacts, njobs)
+        result.runs = runs
+        return result
 
 
 def _fetch(repo: Repo, remote: Remote, artifacts: list[Artifact], njobs: int) -> TransferResult:

@@ -109,6 +109,33 @@ class Remote:
                 hint="Create it, or fix the URL with `artver remote add -f NAME URL`.",
             ) from None
 
+    # -- run-cache entries (`runs/<2>/<30>`, small JSON documents) ---------------------------
+    def list_runs(self) -> set[str]:
+        base = f"{self.root}/runs"
+        try:
+            found = self.fs.find(base, withdirs=False, detail=False)
+        except FileNotFoundError:
+            return set()
+        keys = set()
+        for path in found:
+            shard, name = path.rsplit("/", 2)[-2:]
+            if len(shard) == 2 and len(name) == 30:
+                keys.add(shard + name)
+        return keys
+
+    def put_run(self, key: str, data: bytes) -> None:
+        path = f"{self.root}/runs/{key[:2]}/{key[2:]}"
+        if self.protocol == "file":
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            tmp = f"{path}.{secrets.token_hex(4)}.tmp"
+            self.fs.pipe_file(tmp, data)
+            os.replace(tmp, path)
+        else:
+            self.fs.pipe_file(path, data)
+
+    def get_run(self, key: str) -> bytes:
+        return self.fs.cat_file(f"{self.root}/runs/{key[:2]}/{key[2:]}")
+
     # -- moving bytes ------------------------------------------------------------------------
     def upload(self, src: str, oid: str, size: int) -> None:
         """Copy the local file `src` (`size` bytes) to object `oid`. A reader never sees a part

@@ -1,0 +1,207 @@
+"""Pipeline commands: stage add/list, repro, dag, params diff, metrics show.
+
+Thin like cli.py: parse, call a use-case in artver.ops, print.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from artver.ui import out
+
+stage_app = typer.Typer(help="Define pipeline stages in artver.yaml.", no_args_is_help=True)
+params_app = typer.Typer(help="Parameters stages depend on.", no_args_is_help=True)
+metrics_app = typer.Typer(help="Metrics stages produce.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else.")]
+StagesArg = Annotated[
+    Optional[list[str]],  # noqa: UP045 - typer needs Optional here
+    typer.Argument(help="Stage names (default: every stage).", show_default=False),
+]
+
+
+def _repo():
+    from artver.cli import _repo as find
+
+    return find()
+
+
+@stage_app.command("add")
+def stage_add(
+    command: Annotated[str, typer.Argument(help="The command the stage runs.")],
+    name: Annotated[str, typer.Option("-n", "--name", help="Stage name.")],
+    deps: Annotated[list[str], typer.Option("-d", "--deps", help="A dependency.")] = [],  # noqa: B006
+    outs: Annotated[list[str], typer.Option("-o", "--outs", help="An output (cached).")] = [],  # noqa: B006
+    outs_no_cache: Annotated[
+        list[str], typer.Option("-O", "--outs-no-cache", help="An output kept out of the cache.")
+    ] = [],  # noqa: B006
+    params: Annotated[
+        list[str], typer.Option("-p", "--params", help="KEY[,KEY] or FILE:KEY[,KEY].")
+    ] = [],  # noqa: B006
+    metrics: Annotated[list[str], typer.Option("-m", "--metrics", help="A metrics file.")] = [],  # noqa: B006
+    wdir: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("-w", "--wdir", help="Directory the command runs in."),
+    ] = None,
+    force: Annotated[bool, typer.Option("-f", "--force", help="Replace a stage.")] = False,
+) -> None:
+    """Append a stage to artver.yaml (comments and order are kept)."""
+    from artver.ops.stage import NewStage, add_stage
+
+    new = NewStage(name, command, deps, outs, outs_no_cache, params, metrics, wdir)
+    path = add_stage(_repo(), new, Path.cwd(), force=force)
+    out.info(f"Added stage {name} to {path.name}. Run `artver repro {name}` to run it.")
+
+
+@stage_app.command("list")
+def stage_list(json: JsonOpt = False) -> None:
+    """The stages with their deps and outs, in run order."""
+    from artver.ops.stage import list_stages
+
+    rows = list_stages(_repo())
+    if json:
+        out.json({"stages": rows})
+        return
+    for row in rows:
+        out.result(f"{row['name']}: {' && '.join(row['cmd'])}")
+        for dep in row["deps"]:
+            out.result(f"    dep: {dep}")
+        for path in row["outs"]:
+            out.result(f"    out: {path}")
+
+
+def repro(
+    stages: StagesArg = None,
+    force: Annotated[bool, typer.Option("-f", "--force", help="Run even if up to date.")] = False,
+    jobs: Annotated[int, typer.Option("-j", "--jobs", min=1, help="Stages run at once.")] = 1,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
+    downstream: Annotated[
+        bool, typer.Option("--downstream", help="Also the stages after the targets, not before.")
+    ] = False,
+    keep_going: Annotated[
+        bool, typer.Option("-k", "--keep-going", help="After a failure, finish independent stages.")
+    ] = False,
+    no_run_cache: Annotated[
+        bool, typer.Option("--no-run-cache", help="Never restore outputs of an earlier run.")
+    ] = False,
+) -> None:
+    """Run stale stages in DAG order; independent stages in parallel with -j."""
+    from artver.ops.repro import Options
+    from artver.ops.repro import repro as do_repro
+
+    opts = Options(stages or [], force, downstream, dry_run, jobs, keep_going, not no_run_cache)
+    write_lock = threading.Lock()
+
+    def on_line(stage: str, line: str) -> None:
+        with write_lock:  # one whole line at a time, never interleaved mid-line
+            sys.stdout.write(f"[{stage}] {line}\n" if jobs > 1 else line + "\n")
+            sys.stdout.flush()
+
+    def on_event(stage: str, what: str, details: list[str]) -> None:
+        with write_lock:
+            if what == "running":
+                out.info(f"Running stage {stage} ({'; '.join(details)})")
+            elif what == "restored":
+                out.info(f"Restored stage {stage} from the run cache")
+            elif what == "up to date" and out.verbose:
+                out.info(f"Stage {stage} is up to date")
+            elif what == "failed":
+                out.info(f"Stage {stage} failed")
+            elif what == "skipped":
+                out.info(f"Skipped stage {stage}: {'; '.join(details)}")
+
+    outcomes = do_repro(_repo(), opts, on_event, on_line)
+    if dry_run:
+        for o in outcomes:
+            out.result(
+                f"{o.name}: {o.status}" + (f" ({'; '.join(o.reasons)})" if o.reasons else "")
+            )
+        return
+    changed = sorted({path for o in outcomes for path in o.changed})
+    if changed:
+        from artver.cli import _git_add_hint
+
+        _git_add_hint([Path(p) for p in changed])
+    elif not any(o.status in ("ran", "restored") for o in outcomes):
+        out.info("Data and pipelines are up to date.")
+
+
+def dag(
+    stages: StagesArg = None,
+    mermaid: Annotated[bool, typer.Option("--mermaid", help="Mermaid flowchart.")] = False,
+    dot: Annotated[bool, typer.Option("--dot", help="Graphviz dot.")] = False,
+) -> None:
+    """The pipeline graph (text, --mermaid or --dot)."""
+    from artver.ops.pipeline import load, select
+
+    loaded = load(_repo())
+    pipeline = loaded.pipeline
+    if not pipeline.stages:
+        out.result("No pipeline here (no artver.yaml).")
+        return
+    names = pipeline.upstream_closure(select(loaded, stages)) if stages else None
+    if mermaid:
+        out.result(pipeline.to_mermaid(names))
+    elif dot:
+        out.result(pipeline.to_dot(names))
+    else:
+        out.result(pipeline.to_text(names))
+
+
+@params_app.command("diff")
+def params_diff(
+    show_all: Annotated[bool, typer.Option("--all", help="Unchanged params too.")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Params now against the values each stage last ran with."""
+    from artver.ops.metrics import params_diff as do_diff
+
+    rows = do_diff(_repo(), show_all)
+    if json:
+        out.json({"params": rows})
+        return
+    if not rows:
+        out.result("No params changed since the last run.")
+        return
+    out.table(
+        ["stage", "file", "param", "last run", "now"],
+        [[r["stage"], r["file"], r["key"], _shown(r["old"]), _shown(r["new"])] for r in rows],
+    )
+
+
+@metrics_app.command("show")
+def metrics_show(json: JsonOpt = False) -> None:
+    """The values in the stages' metrics files."""
+    from artver.ops.metrics import metrics_show as do_show
+
+    rows = do_show(_repo())
+    if json:
+        out.json({"metrics": rows})
+        return
+    if not rows:
+        out.result("No metrics: no stage declares a metrics file.")
+        return
+    out.table(
+        ["stage", "path", "metric", "value"],
+        [
+            [r["stage"], r["path"], r["key"] or "", r.get("error") or _shown(r.get("value"))]
+            for r in rows
+        ],
+    )
+
+
+def _shown(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(stage_app, name="stage")
+    app.add_typer(params_app, name="params")
+    app.add_typer(metrics_app, name="metrics")
+    app.command()(repro)
+    app.command()(dag)

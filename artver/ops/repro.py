@@ -1,0 +1,396 @@
+"""`artver repro`: run stale stages in DAG order, independent ones in parallel.
+
+The main thread plans and records; children run the commands (see stages/run.py). A stage's
+staleness is decided when it becomes ready, after its upstream stages have run, so a stage
+whose inputs came out unchanged is not re-run. The lock is rewritten after every stage that
+succeeds, so an interruption or a failure leaves it describing exactly what finished.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from artver import scm
+from artver.errors import ArtverError
+from artver.ops.add import cache_path
+from artver.ops.checkout import Target, restore
+from artver.ops.pipeline import Loaded, Observer, load, run_key, select
+from artver.pointer import Output
+from artver.repo import Repo
+from artver.stages import runcache
+from artver.stages.lock import LockEntry, Recorded, lock_path_for, write_lock
+from artver.stages.resources import ResourceError, ResourcePool
+from artver.stages.run import Finished, Runner
+from artver.stages.schema import Stage
+from artver.stages.status import Observed, stale_reasons
+
+RAN, RESTORED, UP_TO_DATE, FAILED, SKIPPED = "ran", "restored", "up to date", "failed", "skipped"
+
+
+class StageFailed(ArtverError):
+    pass
+
+
+@dataclass
+class Outcome:
+    name: str
+    status: str
+    reasons: list[str] = field(default_factory=list)
+    returncode: int | None = None
+    tail: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)  # files to `git add` (absolute paths)
+
+
+@dataclass
+class Options:
+    targets: list[str] = field(default_factory=list)
+    force: bool = False
+    downstream: bool = False
+    dry_run: bool = False
+    jobs: int = 1
+    keep_going: bool = False
+    run_cache: bool = True
+
+
+Events = Callable[[str, str, list[str]], None]  # (stage, what happens, details)
+
+
+def _selection(loaded: Loaded, opts: Options) -> list[str]:
+    pipeline = loaded.pipeline
+    if not opts.targets:
+        return pipeline.order()
+    chosen = select(loaded, opts.targets)
+    closure = (
+        pipeline.downstream_closure(chosen)
+        if opts.downstream
+        else pipeline.upstream_closure(chosen)
+    )
+    return pipeline.order(closure)
+
+
+def _check_inputs(repo: Repo, loaded: Loaded, names: list[str]) -> None:
+    """Everything that can be known wrong before a single stage runs."""
+    observer = Observer(repo)
+    for name in names:
+        observer.params(loaded.pipeline.stages[name])  # a missing file or key raises
+    missing = []
+    for stage_name, deps in loaded.pipeline.unproduced_deps().items():
+        if stage_name in names:
+            missing += [
+                f"{dep} (stage {stage_name})"
+                for dep in deps
+                if not os.path.lexists(repo.root / dep)
+            ]
+    if missing:
+        raise ArtverError(
+            "these dependencies do not exist and no stage produces them: " + ", ".join(missing),
+            hint="Create or `artver pull` them, or fix the deps in artver.yaml.",
+        )
+
+
+def _check_resources(
+    repo: Repo, loaded: Loaded, names: list[str], pool: ResourcePool, force: bool
+) -> None:
+    """Refuse before anything runs when a stage that must run needs more than the machine
+    has; stages that are up to date may ask for anything."""
+    lacking = {n: pool.missing(loaded.pipeline.stages[n].resources) for n in names}
+    lacking = {n: lacks for n, lacks in lacking.items() if lacks}
+    if not lacking:
+        return
+    would_run = {o.name for o in plan(repo, loaded, names, force) if o.reasons}
+    problems = [
+        f"stage {n} needs " + " and ".join(lacks) for n, lacks in lacking.items() if n in would_run
+    ]
+    if problems:
+        raise ResourceError("; ".join(problems))
+
+
+def plan(repo: Repo, loaded: Loaded, names: list[str], force: bool) -> list[Outcome]:
+    """What a run would do, assuming every stale stage changes what it produces."""
+    observer = Observer(repo)
+    will_run: set[str] = set()
+    outcomes = []
+    for name in names:
+        stage = loaded.pipeline.stages[name]
+        entry = loaded.entry(stage)
+        upstream = [p for p in loaded.pipeline.predecessors(name) if p in will_run]
+        reasons = stale_reasons(stage, entry, observer.observe(stage, entry), upstream)
+        if force and not stage.frozen and not reasons:
+            reasons = ["forced"]
+        if reasons:
+            will_run.add(name)
+        status = "would run" if reasons else ("frozen" if stage.frozen else UP_TO_DATE)
+        outcomes.append(Outcome(name, status, reasons))
+    return outcomes
+
+
+class _Execution:
+    def __init__(self, repo: Repo, loaded: Loaded, opts: Options, events: Events, on_line):
+        self.repo = repo
+        self.loaded = loaded
+        self.opts = opts
+        self.events = events
+        self.observer = Observer(repo)
+        self.runner = Runner(on_line)
+        self.pool = ResourcePool.of_machine(_gpu_override())
+        self.outcomes: dict[str, Outcome] = {}
+        self.started: dict[str, tuple[Observed, list[str]]] = {}
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self, names: list[str]) -> list[Outcome]:
+        _check_resources(self.repo, self.loaded, names, self.pool, self.opts.force)
+        # .gitignore lines in pipeline order, not in the order parallel stages finish: a
+        # directory dep containing that .gitignore must hash the same from run to run.
+        ignores = []
+        for name in names:
+            for out in self.loaded.pipeline.stages[name].cached_outs:
+                (self.repo.root / out.path).parent.mkdir(parents=True, exist_ok=True)
+                changed = scm.ensure_ignored(self.repo.root / out.path)
+                if changed:
+                    ignores.append(str(changed))
+        pending = list(names)
+        selected = set(names)
+        stopping = False
+        try:
+            while pending or self.runner.running:
+                progressed = False
+                for name in list(pending):
+                    if stopping:
+                        break
+                    preds = [p for p in self.loaded.pipeline.predecessors(name) if p in selected]
+                    if any(p not in self.outcomes for p in preds):
+                        continue
+                    if any(self.outcomes[p].status in (FAILED, SKIPPED) for p in preds):
+                        pending.remove(name)
+                        self.outcomes[name] = Outcome(name, SKIPPED, ["an upstream stage failed"])
+                        self.events(name, SKIPPED, ["an upstream stage failed"])
+                        progressed = True
+                        continue
+                    if self.runner.running >= self.opts.jobs:
+                        break
+                    if self._begin(name):
+                        pending.remove(name)
+                        progressed = True
+                if stopping and not self.runner.running:
+                    break
+                if self.runner.running and not progressed:
+                    failed = self._finish(self.runner.wait())
+                    if failed and not self.opts.keep_going:
+                        stopping = True
+                elif not self.runner.running and not progressed:
+                    break  # waiting on resources nothing will free: cannot happen after checks
+        except BaseException:
+            self.runner.stop_all()
+            raise
+        for name in names:
+            self.outcomes.setdefault(name, Outcome(name, SKIPPED, ["stopped after a failure"]))
+            outcome = self.outcomes[name]
+            if outcome.status in (RAN, RESTORED):
+                lock = lock_path_for(self.loaded.pipeline.stages[name].file)
+                outcome.changed.append(str(self.repo.root / lock))
+        if names and ignores:
+            self.outcomes[names[0]].changed += ignores
+        return [self.outcomes[n] for n in names]
+
+    def _begin(self, name: str) -> bool:
+        """Decide what `name` needs; start it if it must run. False when it must wait."""
+        stage = self.loaded.pipeline.stages[name]
+        entry = self.loaded.entry(stage)
+        observed = self.observer.observe(stage, entry)
+        reasons = stale_reasons(stage, entry, observed)
+        if self.opts.force and not stage.frozen and not reasons:
+            reasons = ["forced"]
+        if not reasons:
+            self.outcomes[name] = Outcome(name, UP_TO_DATE)
+            self.events(name, UP_TO_DATE, [])
+            return True
+        if self._restore_from_run_cache(stage, observed, reasons):
+            return True
+        gpus = self.pool.take(stage.resources)
+        if gpus is None:
+            return False
+        self._remove_outputs(stage)
+        self.started[name] = (observed, gpus)
+        self.events(name, "running", reasons)
+        self.runner.start(name, stage.cmd, self.repo.root / stage.wdir, _child_env(stage, gpus))
+        return True
+
+    def _finish(self, done: Finished) -> bool:
+        """Record a finished stage; True when it failed."""
+        stage = self.loaded.pipeline.stages[done.name]
+        observed, gpus = self.started.pop(done.name)
+        self.pool.give_back(stage.resources, gpus)
+        for out in stage.outs:
+            self.observer.forget(out.path)
+        if done.returncode != 0:
+            self.outcomes[done.name] = Outcome(done.name, FAILED, [], done.returncode, done.tail)
+            self.events(done.name, FAILED, done.tail)
+            return True
+        absent = [o.path for o in stage.outs if not os.path.lexists(self.repo.root / o.path)]
+        if absent:
+            message = f"it did not produce {', '.join(absent)}"
+            self.outcomes[done.name] = Outcome(done.name, FAILED, [message], 0, done.tail)
+            self.events(done.name, FAILED, [message])
+            return True
+        self._record(stage, observed)
+        self.outcomes[done.name] = Outcome(done.name, RAN)
+        self.events(done.name, RAN, [])
+        return False
+
+    # -- recording ----------------------------------------------------------------------------
+    def _record(self, stage: Stage, observed: Observed, outs: list[Recorded] | None = None):
+        record_stage(
+            self.repo, self.loaded, self.observer, stage, observed, outs, self.opts.run_cache
+        )
+
+    def _restore_from_run_cache(self, stage: Stage, observed: Observed, reasons) -> bool:
+        if not (self.opts.run_cache and _run_cacheable(stage)) or self.opts.force:
+            return False
+        found = runcache.lookup(self.repo.cache_dir, run_key(stage, observed))
+        if found is None:
+            return False
+        outs = [Recorded.from_dict(o) for o in found]
+        targets = []
+        for rec in outs:
+            if rec.oid is None:
+                return False
+            path = self.repo.root / _repo_path(stage, rec.path)
+            target = Target(path, Output(path.name, rec.oid, rec.size, rec.nfiles), rec.path)
+            targets.append(target)
+        try:
+            restore(self.repo, targets, force=False)
+        except ArtverError:
+            return False  # objects gone or local edits in the way: run it for real
+        for out in stage.outs:
+            self.observer.forget(out.path)
+        self._record(stage, observed, outs)
+        self.outcomes[stage.name] = Outcome(stage.name, RESTORED, reasons)
+        self.events(stage.name, RESTORED, reasons)
+        return True
+
+    def _remove_outputs(self, stage: Stage) -> None:
+        """Clear non-persistent outputs, first keeping a copy of cached content that exists
+        nowhere else (nothing is lost, even output the user edited by hand)."""
+        for out in stage.outs:
+            if out.persist:
+                continue
+            path = self.repo.root / out.path
+            if not os.path.lexists(path):
+                continue
+            if out.cache:
+                cache_path(self.repo, path, out.path)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            self.observer.forget(out.path)
+        for out in stage.outs:
+            (self.repo.root / out.path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def record_stage(
+    repo: Repo,
+    loaded: Loaded,
+    observer: Observer,
+    stage: Stage,
+    observed: Observed,
+    outs: list[Recorded] | None = None,
+    run_cache: bool = True,
+) -> LockEntry:
+    """Cache the stage's outputs and write its lock entry (and its run-cache entry)."""
+    if outs is None:
+        outs = []
+        for out in stage.outs:
+            path = repo.root / out.path
+            if out.cache:
+                cached = cache_path(repo, path, out.path)
+                scm.ensure_ignored(path)
+                observer.forget(out.path)
+                outs.append(
+                    Recorded(_rel(stage, out.path), cached.oid, cached.size, cached.nfiles, True)
+                )
+            else:
+                outs.append(observer.recorded(stage, out.path, cache=False))
+    entry = LockEntry(
+        cmd=list(stage.cmd),
+        deps=[
+            observer.recorded(stage, d) if observed.deps.get(d) else Recorded(_rel(stage, d), None)
+            for d in stage.deps
+        ],
+        params=observed.params,
+        outs=outs,
+        env=observed.env,
+        resources=stage.resources.to_dict(),
+        seed=stage.seed,
+    )
+    locks = loaded.locks.setdefault(stage.file, {})
+    locks[stage.name] = entry
+    for gone in [n for n in locks if n not in loaded.pipeline.stages]:
+        del locks[gone]  # stages deleted from artver.yaml leave the lock with their next run
+    write_lock(repo.root, stage.file, locks)
+    if run_cache and _run_cacheable(stage):
+        runcache.save(repo.cache_dir, run_key(stage, observed), [o.to_dict() for o in outs])
+    return entry
+
+
+def _rel(stage: Stage, path: str) -> str:
+    base = posixpath.dirname(stage.file)
+    return posixpath.relpath(path, base) if base else path
+
+
+def _repo_path(stage: Stage, rel: str) -> str:
+    base = posixpath.dirname(stage.file)
+    return posixpath.normpath(posixpath.join(base, rel)) if base else rel
+
+
+def _run_cacheable(stage: Stage) -> bool:
+    """Only runs whose every output is cached can be restored from the cache."""
+    return (
+        bool(stage.outs)
+        and not stage.always_changed
+        and all(o.cache and not o.persist for o in stage.outs)
+    )
+
+
+def _gpu_override() -> str | None:
+    from artver.config import gpu_override
+
+    return gpu_override()
+
+
+def _child_env(stage: Stage, gpus: list[str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env["ARTVER_STAGE"] = stage.name
+    if stage.seed is not None:
+        env["ARTVER_SEED"] = str(stage.seed)
+        env["PYTHONHASHSEED"] = str(stage.seed)
+    if stage.resources.gpus:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+    return env
+
+
+def repro(repo: Repo, opts: Options, events: Events, on_line) -> list[Outcome]:
+    with repo.lock("artver repro"):
+        loaded = load(repo)
+        names = _selection(loaded, opts)
+        _check_inputs(repo, loaded, names)
+        if opts.dry_run:
+            return plan(repo, loaded, names, opts.force)
+        outcomes = _Execution(repo, loaded, opts, events, on_line).run(names)
+    failed = [o for o in outcomes if o.status == FAILED]
+    if failed:
+        first = failed[0]
+        detail = (
+            f"exited with code {first.returncode}" if first.returncode else "; ".join(first.reasons)
+        )
+        tail = "\n".join(f"  | {line}" for line in first.tail[-10:])
+        others = f" ({len(failed) - 1} more failed)" if len(failed) > 1 else ""
+        raise StageFailed(
+            f"stage {first.name} failed: {detail}{others}" + (f"\n{tail}" if tail else ""),
+            hint="The lock records only the stages that succeeded; fix it and run repro again.",
+        )
+    return outcomes

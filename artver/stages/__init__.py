@@ -1,0 +1,1 @@
+"""Pipelines: `artver.yaml` stages, their DAG, the lock, staleness and running them."""
