@@ -161,7 +161,13 @@ def remote_default(
 def _selection(targets, rev, all_branches, all_commits, run_cache):
     from artver.ops.transfer import Selection
 
-    return Selection(list(targets or []), list(rev or []), all_branches, all_commits, run_cache)
+    return Selection(
+        targets=list(targets or []),
+        revs=list(rev or []),
+        all_branches=all_branches,
+        all_commits=all_commits,
+        run_cache=run_cache,
+    )
 
 
 def _summary(verb: str, res) -> str:

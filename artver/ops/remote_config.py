@@ -136,6 +136,8 @@ def check_config_key(repo_root: Path | None, key: str, value: str | None, level:
     parts = key.split(".")
     if parts[0] != "remote":
         return
+    if len(parts) == 2 and value is None:
+        return  # unsetting a whole remote
     if len(parts) != 3:
         raise ConfigError(f"remote keys look like remote.NAME.OPTION; got {key!r}")
     _, name, option = parts

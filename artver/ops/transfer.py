@@ -50,6 +50,7 @@ class Selection:
     all_branches: bool = False
     all_commits: bool = False
     run_cache: bool = False  # also every recorded run and the outputs it restores
+    workspace: bool | None = None  # None: unless only --rev was given
 
     @property
     def history(self) -> bool:
@@ -73,7 +74,10 @@ def collect(repo: Repo, sel: Selection, cwd: Path) -> list[Artifact]:
     from artver.ops.targets import resolve
 
     found: list[Artifact] = []
-    if not sel.revs or sel.all_branches or sel.all_commits:
+    workspace = sel.workspace
+    if workspace is None:
+        workspace = not sel.revs or sel.all_branches or sel.all_commits
+    if workspace:
         for target in resolve(repo, sel.targets, cwd):
             found.append(Artifact(target.shown, target.out.oid, target.out.size))
     if sel.history:
@@ -434,8 +438,11 @@ def pull(
     force: bool = False,
 ):
     """Fetch, then the same checkout `artver checkout` does, for the workspace's pointers."""
+    from dataclasses import replace
+
     from artver.ops.checkout import checkout
 
-    fetched = fetch(repo, sel, cwd, remote_name, jobs)
+    # What checkout will need (the workspace's pointers), plus any revisions asked for.
+    fetched = fetch(repo, replace(sel, workspace=True), cwd, remote_name, jobs)
     checked = checkout(repo, sel.targets, cwd, force=force)
     return fetched, checked

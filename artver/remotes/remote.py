@@ -177,7 +177,12 @@ class Remote:
         published, and bad bytes are deleted. Returns the size."""
         path = self.path_of(oid)
         if oid.endswith(".dir") or (size is not None and size <= SMALL_FILE):
-            data = self.fs.cat_file(path)  # one request, no temp file
+            if self.protocol == "s3":
+                # max_concurrency=1: otherwise s3fs sends a HEAD for the size before each GET,
+                # doubling the requests for every small object.
+                data = self.fs.cat_file(path, max_concurrency=1)
+            else:
+                data = self.fs.cat_file(path)  # one request, no temp file
             odb.add_verified_bytes(data, oid, f"remote {self}")
             return len(data)
         tmp = odb.tmp_path(oid)
@@ -194,7 +199,10 @@ class Remote:
 
     def _get_file(self, path: str, tmp: str) -> None:
         if self.protocol == "s3":
-            self.fs.get_file(path, tmp, chunksize=registry.CHUNK)
+            # One streaming GET (64 KiB reads), not s3fs's parallel ranged parts: constant
+            # memory, and S3-compatible servers that re-read the whole object for every range
+            # (moto does) are not asked to read a 2 GiB object 256 times.
+            self.fs.get_file(path, tmp, max_concurrency=1)
         else:
             self.fs.get_file(path, tmp)
 
