@@ -145,9 +145,10 @@ def small_files(ctx: Context) -> GroupResult:
     root = ctx.runs / "small"
     for r in range(ctx.rounds):
         ctx.start_round("small", r)
-        fresh_dir(root)
+        # Rounds keep their repos until the group ends: on these VMs, creating many files soon
+        # after deleting many ran up to 10x slower (see docs/benchmarks.md).
         order = ["artver", "dvc"] if r % 2 == 0 else ["dvc", "artver"]
-        repos = [new_repo(ctx, who, root / who) for who in order]
+        repos = [new_repo(ctx, who, root / f"r{r}" / who) for who in order]
         for repo in repos:  # the real copy into each repo doubles as the "write 20k files" floor
             settle()
             samples.add("floor", "cp", measure(["cp", "-r", str(src), "data"], repo.path))
@@ -208,15 +209,12 @@ def small_files(ctx: Context) -> GroupResult:
     )
 
 
-def big_floor(kind: str, src: Path, root: Path) -> Measurement:
-    """`cp` of the file to a new file on the same filesystem, or one plain read of it."""
+def big_floor(kind: str, path: Path) -> Measurement:
+    """`cp` of the file to a new file next to it, or one plain read of it."""
     settle()
     if kind == "read":
-        return read_floor(src)
-    m = measure(["cp", str(src), str(root / "copy.bin")], root)
-    (root / "copy.bin").unlink()
-    settle()
-    return m
+        return read_floor(path)
+    return measure(["cp", path.name, path.name + ".cp-floor"], path.parent)
 
 
 @group("big", "one 2 GiB file: add with artver's default and hardlink cache vs DVC")
@@ -234,6 +232,9 @@ def big_file(ctx: Context) -> GroupResult:
     ]
     for r in range(ctx.rounds):
         ctx.start_round("big", r)
+        # Nothing is deleted between timed steps of a round: on these VMs, memory freed by a
+        # deletion is fast to reuse for a few seconds and slow afterwards (free page reporting
+        # hands it back to the host), which would favour whichever step came right after it.
         fresh_dir(root)
         k = r % len(blocks)
         for floor, who, op, config in blocks[k:] + blocks[:k]:
@@ -241,14 +242,13 @@ def big_file(ctx: Context) -> GroupResult:
             copy_real(src, repo.path / src.name)
             settle()
             read_floor(repo.path / src.name)  # warm-up, untimed
-            if floor:
-                samples.add("floor", floor, big_floor(floor, src, root))
+            if floor:  # on the very file (warm, just read) that artver then adds
+                samples.add("floor", floor, big_floor(floor, repo.path / src.name))
             timed(ctx, samples, op, [repo], lambda p: p.cmd("add", src.name))
             linked = (repo.path / src.name).stat().st_nlink > 1
             if config.get("cache.type") == "hardlink" and not linked:
                 msg = "cache.type hardlink is set, but the added file is not hardlinked"
                 raise CommandFailed(repo.cmd("add", src.name), repo.path, 0, stderr=msg)
-            remove_tree(repo.path)
     remove_tree(root)
 
     gib = size / (1 << 30)
