@@ -352,6 +352,24 @@ def fetch(
         return result
 
 
+def _download_batch(
+    repo: Repo, remote: Remote, oids: list[str], sizes: dict[str, int | None], njobs: int
+):
+    """Download `oids` into the cache (verified) with one progress bar; sizes may be unknown."""
+    repo.progress.start("fetch", len(oids), sum(sizes.get(o) or 0 for o in oids))
+    try:
+        return transfer.run_batch(
+            oids,
+            lambda o: remote.download(o, sizes.get(o), repo.odb),
+            njobs,
+            repo.progress,
+            classify,
+            _is_corrupt,
+        )
+    finally:
+        repo.progress.finish()
+
+
 def _fetch(repo: Repo, remote: Remote, artifacts: list[Artifact], njobs: int) -> TransferResult:
     odb = repo.odb
     by_oid = _by_oid(artifacts)
@@ -363,18 +381,7 @@ def _fetch(repo: Repo, remote: Remote, artifacts: list[Artifact], njobs: int) ->
     dirs = [o for o in by_oid if o.endswith(".dir")]
     dirs = [d for d in dirs if not (repo.state.is_complete(d) and odb.exists(d))]
     fetch_dirs = [d for d in dirs if not odb.exists(d)]
-    repo.progress.start("fetch", len(fetch_dirs), 0)
-    try:
-        outcome = transfer.run_batch(
-            fetch_dirs,
-            lambda d: remote.download(d, None, odb),
-            njobs,
-            repo.progress,
-            classify,
-            _is_corrupt,
-        )
-    finally:
-        repo.progress.finish()
+    outcome = _download_batch(repo, remote, fetch_dirs, {}, njobs)
     _raise_stopped(outcome, remote, "fetched", len(fetch_dirs))
     for d in outcome.missing:
         not_there[by_oid[d].shown].append(d)
@@ -398,18 +405,7 @@ def _fetch(repo: Repo, remote: Remote, artifacts: list[Artifact], njobs: int) ->
             owners.setdefault(oid, art.shown)
     todo = [o for o in sorted(sizes) if not odb.exists(o)]
     result.up_to_date = len(sizes) - len(todo)
-    repo.progress.start("fetch", len(todo), sum(sizes[o] or 0 for o in todo))
-    try:
-        outcome = transfer.run_batch(
-            todo,
-            lambda o: remote.download(o, sizes[o], odb),
-            njobs,
-            repo.progress,
-            classify,
-            _is_corrupt,
-        )
-    finally:
-        repo.progress.finish()
+    outcome = _download_batch(repo, remote, todo, sizes, njobs)
     result.transferred += len(outcome.done)
     result.nbytes = sum(sizes[o] or 0 for o in outcome.done)
     _raise_stopped(outcome, remote, "fetched", len(todo) + len(fetch_dirs), already=len(fetch_dirs))

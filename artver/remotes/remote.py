@@ -18,6 +18,7 @@ from typing import Any
 from artver.cache.hashing import SMALL_FILE
 from artver.cache.odb import ObjectStore
 from artver.errors import ArtverError
+from artver.fsutil import unlink_quietly
 from artver.remotes import registry
 from artver.remotes.errors import (
     BucketMissingError,
@@ -160,10 +161,7 @@ class Remote:
                 self.fs.put_file(src, tmp)
                 os.replace(tmp, final)  # same directory: atomic
             except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+                unlink_quietly(tmp)
                 raise
         elif self.protocol == "s3":
             self.fs.put_file(src, final, chunksize=registry.CHUNK, max_concurrency=registry.PARTS)
@@ -190,10 +188,7 @@ class Remote:
             with self._large:
                 self._get_file(path, tmp)
         except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            unlink_quietly(tmp)
             raise
         return odb.publish_verified(tmp, oid, f"remote {self}")
 
