@@ -98,6 +98,8 @@ class GroupResult:
     rows: list[RowSpec]
     floors: list[FloorSpec]
     notes: list[str] = field(default_factory=list)
+    # op -> why artver's command failed or gave a wrong result: its row is reported as FAIL
+    failures: dict[str, str] = field(default_factory=dict)
 
     def evaluate(self) -> list[dict]:
         """One dict per row: medians, ratios, peaks, target text and PASS/FAIL."""
@@ -119,6 +121,9 @@ class GroupResult:
                 results = [t.check(a, d, self.samples) for t in spec.targets]
                 row["passed"] = all(ok for ok, _ in results)
                 row["detail"] = "; ".join(text for _, text in results)
+            if spec.op in self.failures:
+                row["passed"] = False
+                row["detail"] = "; ".join(filter(None, ["artver failed", row["detail"]]))
             out.append(row)
         return out
 
@@ -208,4 +213,5 @@ def to_json(result: GroupResult) -> dict:
         "rows": result.evaluate(),
         "floors": result.evaluate_floors(),
         "notes": result.notes,
+        "failures": result.failures,
     }

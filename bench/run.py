@@ -26,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+import group_history  # noqa: F401 - registers the `history` group
 import group_pipelines  # noqa: F401  (registers the pipeline, wide and plan groups)
 import group_remotes  # noqa: F401 - registers the `remotes` group
 from groups import GROUPS, Context
@@ -125,7 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwrote {out}")
     for name, exc in errors.items():
         print(f"\nFAILED ({name}): {exc}", file=sys.stderr)
-    return 1 if errors else 0
+    failed = {name: r.failures for name, r in results.items() if r.failures}
+    for name, failures in failed.items():
+        for op, msg in failures.items():
+            print(f"\nFAILED ({name}, artver {op}): {msg}", file=sys.stderr)
+    return 1 if errors or failed else 0
 
 
 if __name__ == "__main__":
