@@ -408,11 +408,16 @@ def pull(
     jobs: int | None = None,
     force: bool = False,
 ):
-    """Fetch, then the same checkout `artver checkout` does, for the workspace's pointers."""
+    """Fetch, then the same checkout `artver checkout` does: of the workspace's pointers, or,
+    with exactly one `--rev` (and no --all-*), of the data that revision records."""
     from dataclasses import replace
 
     from artver.ops.checkout import checkout
 
+    at_rev = sel.revs[0] if len(sel.revs) == 1 and not sel.all_branches else None
+    if at_rev is not None and not sel.all_commits:
+        fetched = fetch(repo, replace(sel, workspace=False), cwd, remote_name, jobs)
+        return fetched, checkout(repo, sel.targets, cwd, force=force, rev=at_rev)
     # What checkout will need (the workspace's pointers), plus any revisions asked for.
     fetched = fetch(repo, replace(sel, workspace=True), cwd, remote_name, jobs)
     checked = checkout(repo, sel.targets, cwd, force=force)
