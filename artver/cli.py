@@ -159,13 +159,24 @@ def checkout(
     relink: Annotated[
         bool, typer.Option("--relink", help="Re-create every file with the current link type.")
     ] = False,
+    rev: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--rev",
+            help="Restore the data this Git revision records; HEAD and the pointers stay.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Make the workspace match the pointer files and the stage outputs in artver.lock."""
     from artver.ops.checkout import checkout as do_checkout
 
-    res = do_checkout(_repo(), targets or [], Path.cwd(), force=force, relink=relink)
+    res = do_checkout(_repo(), targets or [], Path.cwd(), force=force, relink=relink, rev=rev)
+    if rev is not None:
+        _note_checked_out_rev(rev, res.artifacts_changed)
     if not res.artifacts_changed:
-        out.info("Workspace already matches the pointers.")
+        if rev is None:
+            out.info("Workspace already matches the pointers.")
         return
     c = res.counts
     for shown in res.artifacts_changed:
@@ -174,6 +185,18 @@ def checkout(
         f"{c['create']} created, {c['modify']} modified, {c['delete']} deleted"
         + (f", {c['relink']} relinked" if c["relink"] else "")
     )
+
+
+def _note_checked_out_rev(rev: str, changed: list[str]) -> None:
+    if changed:
+        out.info(
+            f"The workspace now holds the data of {rev}, but the pointer files still record "
+            "the current versions:\n`artver status` shows these paths as modified. "
+            "`artver checkout` returns to the current versions; `artver add` would record "
+            "the old data as a new version."
+        )
+    else:
+        out.info(f"The workspace already holds the data of {rev}.")
 
 
 @app.command()
@@ -318,10 +341,11 @@ def _interrupted(signum: int, frame: object) -> None:
 
 
 # The other command groups register on the app defined above.
-from artver import cli_pipeline, cli_remotes  # noqa: E402
+from artver import cli_history, cli_pipeline, cli_remotes  # noqa: E402
 
 cli_pipeline.register(app)
 cli_remotes.register(app)
+cli_history.register(app)
 
 
 def run() -> None:

@@ -153,14 +153,37 @@ def dag(
         out.result(pipeline.to_text(names))
 
 
+RevA = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Argument(help="Old Git revision.", show_default=False),
+]
+RevB = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Argument(help="New Git revision (default: the workspace).", show_default=False),
+]
+
+
 @params_app.command("diff")
 def params_diff(
+    a: RevA = None,
+    b: RevB = None,
     show_all: Annotated[bool, typer.Option("--all", help="Unchanged params too.")] = False,
     json: JsonOpt = False,
 ) -> None:
-    """Params now against the values each stage last ran with."""
+    """Params now against the values each stage last ran with; or at revision A against B
+    (default: the workspace)."""
     from artver.ops.metrics import params_diff as do_diff
+    from artver.ops.metrics import params_diff_revisions
 
+    if a is not None:
+        old, new, rows = params_diff_revisions(_repo(), a, b, show_all)
+        if json:
+            out.json({"old": old, "new": new, "params": rows})
+        elif not rows:
+            out.result(f"No params differ between {old} and {new}.")
+        else:
+            out.table(["file", "param", old, new, "change"], _diff_rows(rows, "file"))
+        return
     rows = do_diff(_repo(), show_all)
     if json:
         out.json({"params": rows})
@@ -172,6 +195,41 @@ def params_diff(
         ["stage", "file", "param", "last run", "now"],
         [[r["stage"], r["file"], r["key"], _shown(r["old"]), _shown(r["new"])] for r in rows],
     )
+
+
+@metrics_app.command("diff")
+def metrics_diff(
+    a: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Argument(help="Old Git revision (default HEAD).", show_default=False),
+    ] = None,
+    b: RevB = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Unchanged metrics too.")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Metrics at revision A (default HEAD) against revision B (default: the workspace)."""
+    from artver.ops.metrics import metrics_diff as do_diff
+
+    old, new, rows = do_diff(_repo(), a, b, show_all)
+    if json:
+        out.json({"old": old, "new": new, "metrics": rows})
+    elif not rows:
+        out.result(f"No metrics differ between {old} and {new}.")
+    else:
+        out.table(["path", "metric", old, new, "change"], _diff_rows(rows, "path"))
+
+
+def _diff_rows(rows: list[dict], first: str) -> list[list[str]]:
+    return [
+        [
+            r[first],
+            r["key"],
+            _shown(r["old"]),
+            _shown(r["new"]),
+            "" if r["change"] is None else f"{r['change']:+g}",
+        ]
+        for r in rows
+    ]
 
 
 @metrics_app.command("show")

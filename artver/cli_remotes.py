@@ -234,7 +234,11 @@ def pull(
     out.info(_summary("Fetched", fetched))
     for shown in checked.artifacts_changed:
         out.info(f"Checked out {shown}")
-    if not checked.artifacts_changed:
+    if len(sel.revs) == 1 and not (all_branches or all_commits):
+        from artver.cli import _note_checked_out_rev
+
+        _note_checked_out_rev(sel.revs[0], checked.artifacts_changed)
+    elif not checked.artifacts_changed:
         out.info("Workspace already matches the pointers.")
 
 

@@ -1,7 +1,7 @@
 """Git: where the repository is and its ignore files.
 
 Finding the work tree and editing `.gitignore` need no Git library. Reading history (revisions,
-trees at a revision) will go through dulwich, imported here and only here, on first use.
+trees at a revision) goes through dulwich, in `artver.history`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from artver.errors import ArtverError
 from artver.fsutil import atomic_write_text
 
 
@@ -58,91 +57,3 @@ def is_inside(path: Path, parent: Path) -> bool:
 
 def relpath(path: Path, start: Path) -> str:
     return os.path.relpath(path, start)
-
-
-# -- history, through dulwich ----------------------------------------------------------------------
-class RevisionError(ArtverError):
-    pass
-
-
-def pointer_files_at(
-    root: Path,
-    revs: list[str],
-    all_branches: bool = False,
-    all_commits: bool = False,
-    suffix: str = ".artver",
-) -> list[tuple[str, str, bytes]]:
-    """(revision label, repo-relative path, content) of every file ending in `suffix` in the
-    trees of the named revisions, every branch tip, or every commit: read from Git's object
-    store without checking anything out."""
-    from dulwich.errors import NotGitRepository
-    from dulwich.objects import Commit, Tree
-    from dulwich.objectspec import parse_commit
-    from dulwich.repo import Repo as GitRepo
-
-    git_root = find_git_root(root)
-    try:
-        repo = GitRepo(str(git_root or root))
-    except NotGitRepository:
-        raise RevisionError(f"{root} is not a Git repository: revisions cannot be read") from None
-    try:
-        commits: dict[bytes, str] = {}
-        for rev in revs:
-            try:
-                commit = parse_commit(repo, rev.encode("utf-8"))
-            except (KeyError, ValueError):
-                raise RevisionError(f"unknown Git revision {rev!r}") from None
-            commits.setdefault(commit.id, rev)
-        heads = {ref: sha for ref, sha in repo.get_refs().items() if ref.startswith(b"refs/heads/")}
-        if all_branches:
-            for ref, sha in sorted(heads.items()):
-                commits.setdefault(sha, ref.decode("utf-8", "replace").removeprefix("refs/heads/"))
-        if all_commits:
-            tips = [
-                sha
-                for ref, sha in repo.get_refs().items()
-                if ref.startswith((b"refs/heads/", b"refs/tags/")) or ref == b"HEAD"
-            ]
-            tips = [t for t in {_peel(repo, t) for t in tips} if t is not None]
-            if tips:
-                for entry in repo.get_walker(include=tips):
-                    commits.setdefault(entry.commit.id, entry.commit.id.decode()[:8])
-        found: list[tuple[str, str, bytes]] = []
-        seen_blobs: set[tuple[str, bytes]] = set()
-        seen_trees: set[tuple[str, bytes]] = set()
-        for sha, label in commits.items():
-            obj = repo[sha]
-            assert isinstance(obj, Commit)
-            stack: list[tuple[str, bytes]] = [("", obj.tree)]
-            while stack:
-                prefix, tree_id = stack.pop()
-                if (prefix, tree_id) in seen_trees:
-                    continue  # the same subtree at the same place: already read
-                seen_trees.add((prefix, tree_id))
-                tree = repo[tree_id]
-                assert isinstance(tree, Tree)
-                for item in tree.iteritems():
-                    name = item.path.decode("utf-8", "surrogateescape")
-                    path = f"{prefix}{name}"
-                    if item.mode & 0o170000 == 0o040000:
-                        stack.append((path + "/", item.sha))
-                    elif (
-                        name.endswith(suffix)
-                        and item.mode & 0o170000 == 0o100000
-                        and (path, item.sha) not in seen_blobs
-                    ):
-                        seen_blobs.add((path, item.sha))
-                        found.append((label, path, repo[item.sha].as_raw_string()))
-        return found
-    finally:
-        repo.close()
-
-
-def _peel(repo, sha: bytes) -> bytes | None:
-    """The commit a ref points at, through annotated tags; None for anything else."""
-    from dulwich.objects import Commit, Tag
-
-    obj = repo[sha]
-    while isinstance(obj, Tag):
-        obj = repo[obj.object[1]]
-    return obj.id if isinstance(obj, Commit) else None

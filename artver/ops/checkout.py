@@ -171,9 +171,17 @@ def restore(
 
 
 def checkout(
-    repo: Repo, targets: list[str], cwd: Path, force: bool = False, relink: bool = False
+    repo: Repo,
+    targets: list[str],
+    cwd: Path,
+    force: bool = False,
+    relink: bool = False,
+    rev: str | None = None,
 ) -> CheckoutResult:
-    from artver.ops.targets import resolve
+    """With `rev`, the data that Git revision records, leaving the pointer files (and HEAD)
+    as they are: the workspace then differs from its pointers until the next checkout."""
+    from artver.ops.targets import resolve, targets_at
 
     with repo.lock("artver checkout"):
-        return restore(repo, resolve(repo, targets, cwd), force, relink)
+        chosen = resolve(repo, targets, cwd) if rev is None else targets_at(repo, rev, targets, cwd)
+        return restore(repo, chosen, force, relink)

@@ -8,7 +8,14 @@ from typing import Any
 from artver.errors import ArtverError
 from artver.ops.pipeline import Observer, load
 from artver.repo import Repo
-from artver.stages.params import ParamsError, flatten, load_params_file
+from artver.stages.params import (
+    MISSING,
+    ParamsError,
+    flatten,
+    load_params_file,
+    lookup,
+    parse_params_text,
+)
 
 
 def metrics_show(repo: Repo) -> list[dict[str, Any]]:
@@ -65,3 +72,148 @@ def params_diff(repo: Repo, show_all: bool = False) -> list[dict[str, Any]]:
     if not loaded.pipeline.stages:
         raise ArtverError("there is no pipeline here (no artver.yaml)")
     return rows
+
+
+# -- across revisions ------------------------------------------------------------------------------
+class _Source:
+    """The files of one side of a diff: a Git revision, or the workspace (rev None)."""
+
+    def __init__(self, repo: Repo, revisions: Any, rev: str | None) -> None:
+        self.repo = repo
+        self.revisions = revisions
+        self.rev = rev
+        self.commit = revisions.commit(rev) if rev is not None else None
+        self.label = rev if rev is not None else "workspace"
+
+    def read(self, path: str) -> bytes | None:
+        if self.commit is not None:
+            return self.revisions.read(self.commit, path)
+        try:
+            return (self.repo.root / path).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def stages(self) -> list[Any]:
+        from artver.repo import PIPELINE_FILE
+        from artver.stages.schema import parse_file
+
+        if self.commit is None:
+            files = [self.repo.rel(p) for p in self.repo.pipeline_files()]
+        else:
+            found = self.revisions.history.files_at(self.commit.sha)
+            files = sorted(p for p, _ in found if posixpath.basename(p) == PIPELINE_FILE)
+        stages = []
+        for rel in files:
+            data = self.read(rel)
+            if data is not None:
+                stages += parse_file(data.decode("utf-8", "replace"), rel)
+        return stages
+
+    def cached(self, path: str) -> bytes | None:
+        """A metrics file kept in the cache rather than in Git, as this side's lock records it."""
+        tracked = (
+            self.revisions.tracked_at(self.commit)
+            if self.commit is not None
+            else _workspace_tracked(self.repo)
+        )
+        item = tracked.get(path)
+        if item is None or item.is_dir:
+            return None
+        try:
+            with open(self.repo.odb.path_of(item.oid), "rb") as fobj:
+                return fobj.read()
+        except OSError:
+            return None
+
+    def parsed(self, path: str, kind: str) -> dict[str, Any] | None:
+        data = self.read(path)
+        if data is None and kind == "metrics":
+            data = self.cached(path)
+        if data is None:
+            return None
+        return parse_params_text(data.decode("utf-8", "replace"), f"{path} ({self.label})", kind)
+
+
+def _workspace_tracked(repo: Repo) -> dict[str, Any]:
+    from artver.ops.revisions import tracked_in_workspace
+
+    return tracked_in_workspace(repo)
+
+
+def _sources(repo: Repo, a: str | None, b: str | None) -> tuple[Any, Any, Any]:
+    from artver.ops.revisions import Revisions
+
+    revisions = Revisions(repo)
+    try:
+        return revisions, _Source(repo, revisions, a or "HEAD"), _Source(repo, revisions, b)
+    except BaseException:
+        revisions.close()
+        raise
+
+
+def _metric_values(source: _Source) -> dict[tuple[str, str], Any]:
+    values: dict[tuple[str, str], Any] = {}
+    for stage in source.stages():
+        for out in stage.outs:
+            if not out.metric:
+                continue
+            data = source.parsed(out.path, "metrics")
+            for key, value in flatten(data or {}, "").items():
+                values[(out.path, key)] = value
+    return values
+
+
+def _delta(old: Any, new: Any) -> Any:
+    def is_number(value: Any) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    return round(new - old, 12) if is_number(old) and is_number(new) else None
+
+
+def metrics_diff(
+    repo: Repo, a: str | None = None, b: str | None = None, show_all: bool = False
+) -> tuple[str, str, list[dict[str, Any]]]:
+    """Metrics at revision `a` (default HEAD) against revision `b` (default: the workspace)."""
+    revisions, old, new = _sources(repo, a, b)
+    with revisions:
+        before, after = _metric_values(old), _metric_values(new)
+    rows = []
+    for path, key in sorted(before.keys() | after.keys()):
+        o, n = before.get((path, key)), after.get((path, key))
+        if o != n or show_all:
+            rows.append({"path": path, "key": key, "old": o, "new": n, "change": _delta(o, n)})
+    return old.label, new.label, rows
+
+
+def _param_values(source: _Source) -> dict[tuple[str, str], Any]:
+    values: dict[tuple[str, str], Any] = {}
+    files: dict[str, dict[str, Any] | None] = {}
+    for stage in source.stages():
+        for ref in stage.params:
+            if ref.file not in files:
+                files[ref.file] = source.parsed(ref.file, "params")
+            data = files[ref.file] or {}
+            if ref.key is None:
+                found = flatten(data, "")
+            else:
+                value = lookup(data, ref.key)
+                found = {} if value is MISSING else flatten(value, ref.key)
+            for key, value in found.items():
+                values[(ref.file, key)] = value
+    return values
+
+
+def params_diff_revisions(
+    repo: Repo, a: str | None = None, b: str | None = None, show_all: bool = False
+) -> tuple[str, str, list[dict[str, Any]]]:
+    """Params the stages use at revision `a` (default HEAD) against revision `b` (default:
+    the workspace), read from the params files of each side."""
+    revisions, old, new = _sources(repo, a, b)
+    with revisions:
+        before, after = _param_values(old), _param_values(new)
+    rows = []
+    for file, key in sorted(before.keys() | after.keys()):
+        o, n = before.get((file, key)), after.get((file, key))
+        if o != n or show_all:
+            rows.append({"file": file, "key": key, "old": o, "new": n, "change": _delta(o, n)})
+    return old.label, new.label, rows

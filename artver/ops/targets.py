@@ -68,3 +68,29 @@ def _is_stage(repo: Repo, name: str) -> bool:
 
     stages = load(repo).pipeline.stages
     return name in stages or any(s.startswith(name + "@") for s in stages)
+
+
+def targets_at(repo: Repo, rev: str, targets: list[str], cwd: Path) -> list[Target]:
+    """Cached data as the pointers and locks of Git revision `rev` record it (all of it, or the
+    named paths). The workspace's .gitignore files are left as they are."""
+    from artver.ops.revisions import Revisions
+
+    with Revisions(repo) as revisions:
+        tracked = revisions.tracked_at(revisions.commit(rev))
+    wanted: dict[str, str] = {}
+    for target in targets:
+        path = Path(os.path.abspath(cwd / target))
+        repo.check_inside(path, target)
+        wanted[repo.rel(path).removesuffix(SUFFIX)] = target
+    found = []
+    for rel, item in sorted(tracked.items()):
+        if not item.cached or (wanted and rel not in wanted):
+            continue
+        wanted.pop(rel, None)
+        path = repo.root / rel
+        out = Output(path.name, item.oid, item.size or 0, item.nfiles)
+        found.append(Target(path, out, repo.display(path, cwd), ignore=False))
+    if wanted:
+        target = next(iter(wanted.values()))
+        raise PathError(target, f"not tracked by artver at revision {rev}")
+    return found

@@ -14,13 +14,11 @@ Fetch: every object is hashed before it enters the cache (`Remote.download`).
 from __future__ import annotations
 
 import os
-import posixpath
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from artver import pointer as pointers
-from artver import scm
 from artver.cache.odb import CorruptObjectError
 from artver.cache.tree import Manifest
 from artver.remotes import transfer
@@ -81,25 +79,22 @@ def collect(repo: Repo, sel: Selection, cwd: Path) -> list[Artifact]:
         for target in resolve(repo, sel.targets, cwd):
             found.append(Artifact(target.shown, target.out.oid, target.out.size))
     if sel.history:
-        wanted = _target_paths(repo, sel.targets, cwd)
-        blobs = scm.pointer_files_at(
-            repo.root, sel.revs, sel.all_branches, sel.all_commits, pointers.SUFFIX
-        )
-        for label, rel, content in blobs:
-            data_rel = rel.removesuffix(pointers.SUFFIX)
-            where = f"{rel} at {label}"
-            try:
-                text = content.decode("utf-8")
-            except UnicodeDecodeError:
-                raise pointers.PointerError(where, "it is not UTF-8 text") from None
-            p = pointers.parse(text, repo.root / rel, where)
-            data = posixpath.join(posixpath.dirname(rel), p.out.path)
-            if wanted is not None and data_rel not in wanted and data not in wanted:
-                continue
-            found.append(Artifact(f"{data} @{label}", p.out.oid, p.out.size))
-        found += _stage_outputs_at(repo, sel, wanted)
+        found += _history_outputs(repo, sel, _target_paths(repo, sel.targets, cwd))
     if sel.run_cache:
         found += _run_cache_outputs(repo)
+    return found
+
+
+def _history_outputs(repo: Repo, sel: Selection, wanted: set[str] | None) -> list[Artifact]:
+    """Cached data the pointers and locks of the selected revisions record."""
+    from artver.ops.revisions import Revisions
+
+    found = []
+    with Revisions(repo) as revisions:
+        commits, _ = revisions.commits(sel.revs, sel.all_branches, all_commits=sel.all_commits)
+        for commit, item in revisions.iter_tracked(commits):
+            if item.cached and (wanted is None or item.path in wanted):
+                found.append(Artifact(f"{item.path} @{commit.label}", item.oid, item.size))
     return found
 
 
@@ -114,27 +109,6 @@ def _run_cache_outputs(repo: Repo) -> list[Artifact]:
                 found.append(
                     Artifact(f"{out['path']} (run {key[:8]})", out["oid"], out.get("size"))
                 )
-    return found
-
-
-def _stage_outputs_at(repo: Repo, sel: Selection, wanted: set[str] | None) -> list[Artifact]:
-    """Cached stage outputs recorded by the artver.lock files of the selected revisions."""
-    from artver.stages.lock import LOCK_NAME, parse_lock
-
-    found = []
-    blobs = scm.pointer_files_at(repo.root, sel.revs, sel.all_branches, sel.all_commits, LOCK_NAME)
-    for label, rel, content in blobs:
-        if posixpath.basename(rel) != LOCK_NAME:
-            continue
-        entries = parse_lock(content.decode("utf-8", "replace"), f"{rel} at {label}")
-        base = posixpath.dirname(rel)
-        for entry in entries.values():
-            for rec in entry.outs:
-                if rec.oid is None or not rec.cache:
-                    continue
-                data = posixpath.join(base, rec.path) if base else rec.path
-                if wanted is None or data in wanted:
-                    found.append(Artifact(f"{data} @{label}", rec.oid, rec.size))
     return found
 
 
@@ -174,7 +148,7 @@ def _remote(repo: Repo, name: str | None) -> Remote:
     return open_remote(repo.config, name, repo.root)
 
 
-def _guard(remote: Remote, func, *args, note: str = ""):
+def guard_remote(remote: Remote, func, *args, note: str = ""):
     """Call `func`, turning filesystem exceptions into one clear error about `remote`."""
     try:
         return func(*args)
@@ -197,16 +171,16 @@ def present_on(remote: Remote, oids: list[str], jobs: int) -> set[str]:
     if strategy == "exists":
         return _ask_each(remote, oids, jobs)
     # Listing one needed shard first tells how full the remote is (and is needed anyway).
-    first = _guard(remote, remote.list_prefix, shards[0])
+    first = guard_remote(remote, remote.list_prefix, shards[0])
     wanted = set(oids)
     strategy = transfer.choose_strategy(len(oids), len(shards), len(first))
     if strategy == "exists":
         rest = [o for o in oids if o[:2] != shards[0]]
         return (wanted & first) | _ask_each(remote, rest, jobs)
     if strategy == "list-all":
-        return wanted & _guard(remote, remote.list_all)
+        return wanted & guard_remote(remote, remote.list_all)
     listed = transfer.parallel_calls(
-        lambda shard: _guard(remote, remote.list_prefix, shard), shards[1:], jobs
+        lambda shard: guard_remote(remote, remote.list_prefix, shard), shards[1:], jobs
     )
     there = set(first)
     for _, found in listed:
@@ -215,7 +189,7 @@ def present_on(remote: Remote, oids: list[str], jobs: int) -> set[str]:
 
 
 def _ask_each(remote: Remote, oids: list[str], jobs: int) -> set[str]:
-    answers = transfer.parallel_calls(lambda o: _guard(remote, remote.exists, o), oids, jobs)
+    answers = transfer.parallel_calls(lambda o: guard_remote(remote, remote.exists, o), oids, jobs)
     return {oid for oid, there in answers if there}
 
 
@@ -305,18 +279,19 @@ def _push_runs(repo: Repo, remote: Remote) -> int:
     local = runcache.keys(repo.cache_dir)
     if not local:
         return 0
-    todo = sorted(local - _guard(remote, remote.list_runs))
+    todo = sorted(local - guard_remote(remote, remote.list_runs))
     for key in todo:
-        _guard(remote, remote.put_run, key, runcache.read_raw(repo.cache_dir, key))
+        guard_remote(remote, remote.put_run, key, runcache.read_raw(repo.cache_dir, key))
     return len(todo)
 
 
 def _fetch_runs(repo: Repo, remote: Remote) -> int:
     from artver.stages import runcache
 
-    todo = sorted(_guard(remote, remote.list_runs) - runcache.keys(repo.cache_dir))
+    todo = sorted(guard_remote(remote, remote.list_runs) - runcache.keys(repo.cache_dir))
     return sum(
-        runcache.save_raw(repo.cache_dir, key, _guard(remote, remote.get_run, key)) for key in todo
+        runcache.save_raw(repo.cache_dir, key, guard_remote(remote, remote.get_run, key))
+        for key in todo
     )
 
 
@@ -433,11 +408,16 @@ def pull(
     jobs: int | None = None,
     force: bool = False,
 ):
-    """Fetch, then the same checkout `artver checkout` does, for the workspace's pointers."""
+    """Fetch, then the same checkout `artver checkout` does: of the workspace's pointers, or,
+    with exactly one `--rev` (and no --all-*), of the data that revision records."""
     from dataclasses import replace
 
     from artver.ops.checkout import checkout
 
+    at_rev = sel.revs[0] if len(sel.revs) == 1 and not sel.all_branches else None
+    if at_rev is not None and not sel.all_commits:
+        fetched = fetch(repo, replace(sel, workspace=False), cwd, remote_name, jobs)
+        return fetched, checkout(repo, sel.targets, cwd, force=force, rev=at_rev)
     # What checkout will need (the workspace's pointers), plus any revisions asked for.
     fetched = fetch(repo, replace(sel, workspace=True), cwd, remote_name, jobs)
     checked = checkout(repo, sel.targets, cwd, force=force)

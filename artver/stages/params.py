@@ -24,7 +24,12 @@ def load_params_file(root: Path, file: str, kind: str = "params") -> dict[str, A
         raise ParamsError(f"{kind} file {file} does not exist") from None
     except OSError as exc:
         raise ParamsError(f"cannot read {kind} file {file}: {exc.strerror}") from None
-    suffix = path.suffix.lower()
+    return parse_params_text(text, file, kind)
+
+
+def parse_params_text(text: str, file: str, kind: str = "params") -> dict[str, Any]:
+    """The mapping in a params or metrics file's text; its format follows the file's suffix."""
+    suffix = Path(file).suffix.lower()
     try:
         if suffix == ".json":
             data = json.loads(text)

@@ -54,3 +54,10 @@ def save(cache_dir: Path, key: str, outs: list[dict[str, Any]]) -> None:
     path = _path(cache_dir, key)
     os.makedirs(path.parent, exist_ok=True)
     atomic_write_text(path, json.dumps({"outs": outs}, sort_keys=True))
+
+
+def remove(cache_dir: Path, key: str) -> None:
+    try:
+        _path(cache_dir, key).unlink()
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,268 @@
+"""Git history, read through dulwich: revisions resolved as Git resolves them, and the files of
+any commit read from Git's object store without checking anything out.
+
+dulwich is imported here (and in scm.py for configuration) and nowhere else, on first use.
+Trees are read once each: what a tree holds of interest is remembered by tree id, so a walk
+over thousands of commits that share most of their subtrees reads each subtree once.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from artver.errors import ArtverError
+
+HEX = re.compile(r"[0-9a-fA-F]{4,40}")
+SUFFIXES = re.compile(r"(?:[~^][0-9]*)+$")
+ZERO = "0" * 40
+
+
+class RevisionError(ArtverError):
+    pass
+
+
+class ShallowHistoryError(RevisionError):
+    def __init__(self, rev: str) -> None:
+        super().__init__(
+            f"history is missing for {rev!r}: this is a shallow clone and the revision lies "
+            "beyond its oldest commit",
+            hint="Fetch the full history with `git fetch --unshallow`.",
+        )
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    label: str  # how the user named it ("HEAD~3", "main"), else the short SHA
+
+
+class History:
+    """A Git repository opened for reading. `wanted(name)` says which file names matter to
+    `files_at` (artver's pointer files, pipeline files and locks)."""
+
+    def __init__(self, root: Path, wanted: Callable[[str], bool]) -> None:
+        from dulwich.errors import NotGitRepository
+        from dulwich.repo import Repo as GitRepo
+
+        try:
+            self._repo = GitRepo(str(root))
+        except NotGitRepository:
+            raise RevisionError(
+                f"{root} is not a Git repository: revisions cannot be read"
+            ) from None
+        self._wanted = wanted
+        self._memo: dict[bytes, tuple[tuple[str, bytes], ...]] = {}
+        self.shallow = {s.decode() for s in self._repo.get_shallow()}
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._repo.close()
+
+    # -- revisions ---------------------------------------------------------------------------
+    def resolve(self, rev: str) -> str:
+        """The commit SHA a revision names: a branch, tag, (short) SHA, `HEAD`, followed by
+        any `~N`, `^N` steps, as `git rev-parse` reads them."""
+        if not rev or rev.strip() != rev or "@{" in rev or ":" in rev:
+            raise RevisionError(f"unknown Git revision {rev!r}")
+        match = SUFFIXES.search(rev)
+        base, steps = (rev[: match.start()], match.group()) if match else (rev, "")
+        sha = self._base(base or "HEAD", rev)
+        for op, count in re.findall(r"([~^])([0-9]*)", steps):
+            n = int(count) if count else 1
+            if op == "~":
+                for _ in range(n):
+                    sha = self._parent(sha, 1, rev)
+            elif n:
+                sha = self._parent(sha, n, rev)
+        return sha
+
+    def _base(self, name: str, rev: str) -> str:
+        if name == "@":
+            name = "HEAD"
+        refs = self._repo.refs
+        candidates = [name, f"refs/{name}", f"refs/tags/{name}", f"refs/heads/{name}"]
+        candidates += [f"refs/remotes/{name}", f"refs/remotes/{name}/HEAD"]
+        for ref in candidates:
+            try:
+                sha = refs[ref.encode("utf-8")]
+            except (KeyError, ValueError):
+                continue
+            peeled = self._peel(sha)
+            if peeled is None:
+                raise RevisionError(f"{rev!r} does not name a commit")
+            return peeled
+        if HEX.fullmatch(name):
+            found = self._by_prefix(name.lower())
+            if len(found) == 1:
+                return found.pop()
+            if len(found) > 1:
+                shown = ", ".join(sorted(s[:12] for s in found)[:5])
+                raise RevisionError(f"short SHA {name!r} is ambiguous: {shown}")
+        if name == "HEAD":
+            raise RevisionError("HEAD names no commit: the repository has no commits yet")
+        raise RevisionError(
+            f"unknown Git revision {rev!r}",
+            hint="Name a branch, a tag, a commit SHA or HEAD~N (see `git log`).",
+        )
+
+    def _by_prefix(self, prefix: str) -> set[str]:
+        store = self._repo.object_store
+        if len(prefix) == 40:
+            shas = [prefix.encode()] if prefix.encode() in store else []
+        else:
+            shas = list(store.iter_prefix(prefix.encode()))
+        found = set()
+        for sha in shas:
+            peeled = self._peel(sha)
+            if peeled is not None:
+                found.add(peeled)
+        return found
+
+    def _peel(self, sha: bytes) -> str | None:
+        """The commit `sha` is, or an annotated tag points at; None for anything else."""
+        from dulwich.objects import Commit as GitCommit
+        from dulwich.objects import Tag
+
+        try:
+            obj = self._repo.object_store[sha]
+            while isinstance(obj, Tag):
+                obj = self._repo.object_store[obj.object[1]]
+        except KeyError:
+            return None
+        return obj.id.decode() if isinstance(obj, GitCommit) else None
+
+    def _commit(self, sha: str, rev: str) -> Any:
+        try:
+            return self._repo.object_store[sha.encode()]
+        except KeyError:
+            if sha in self.shallow or not self.shallow:
+                raise RevisionError(
+                    f"commit {sha[:12]} (reached from {rev!r}) is missing from the Git "
+                    "object store",
+                    hint="The clone may be partial or damaged; try `git fetch`.",
+                ) from None
+            raise ShallowHistoryError(rev) from None
+
+    def _parent(self, sha: str, n: int, rev: str) -> str:
+        if sha in self.shallow:
+            raise ShallowHistoryError(rev)
+        parents = self._commit(sha, rev).parents
+        if len(parents) < n:
+            which = "parent" if n == 1 else f"parent number {n}"
+            raise RevisionError(f"{rev!r} does not exist: commit {sha[:12]} has no {which}")
+        return parents[n - 1].decode()
+
+    def head(self) -> str | None:
+        try:
+            return self._peel(self._repo.refs[b"HEAD"])
+        except KeyError:
+            return None
+
+    def tips(self, prefixes: Iterable[str]) -> dict[str, str]:
+        """{commit SHA: ref name} of the refs under the given prefixes (`refs/heads/`...)."""
+        wanted = tuple(p.encode() for p in prefixes)
+        found: dict[str, str] = {}
+        for ref in sorted(self._repo.refs.allkeys()):
+            if not ref.startswith(wanted) and ref not in wanted:
+                continue
+            try:
+                sha = self._peel(self._repo.refs[ref])
+            except KeyError:
+                continue
+            if sha is not None:
+                name = ref.decode("utf-8", "replace")
+                for prefix in ("refs/heads/", "refs/tags/", "refs/remotes/"):
+                    name = name.removeprefix(prefix)
+                found.setdefault(sha, name)
+        return found
+
+    def walk(self, tips: Iterable[str]) -> tuple[list[str], bool]:
+        """Every commit reachable from `tips` (each read once), and whether the walk stopped at
+        a shallow boundary, where older history is not in this clone."""
+        seen: set[str] = set()
+        order: list[str] = []
+        stack = [t for t in tips]
+        truncated = False
+        while stack:
+            sha = stack.pop()
+            if sha in seen:
+                continue
+            seen.add(sha)
+            order.append(sha)
+            if sha in self.shallow:
+                truncated = True
+                continue
+            for parent in self._commit(sha, sha[:12]).parents:
+                parent_sha = parent.decode()
+                if parent_sha not in seen:
+                    stack.append(parent_sha)
+        return order, truncated
+
+    def describe(self, sha: str) -> dict[str, Any]:
+        commit = self._commit(sha, sha[:12])
+        return {
+            "sha": sha,
+            "author": commit.author.decode("utf-8", "replace"),
+            "time": commit.commit_time,
+            "message": commit.message.decode("utf-8", "replace").strip(),
+        }
+
+    # -- files of a commit -------------------------------------------------------------------
+    def files_at(self, sha: str) -> tuple[tuple[str, bytes], ...]:
+        """(path, blob id) of every wanted file in the commit's tree."""
+        return self._wanted_in(self._commit(sha, sha[:12]).tree)
+
+    def _wanted_in(self, tree_id: bytes) -> tuple[tuple[str, bytes], ...]:
+        known = self._memo.get(tree_id)
+        if known is not None:
+            return known
+        try:
+            tree = self._repo.object_store[tree_id]
+        except KeyError:
+            raise RevisionError(
+                f"Git tree {tree_id.decode()[:12]} is missing from the object store"
+            ) from None
+        found: list[tuple[str, bytes]] = []
+        for item in tree.iteritems():
+            name = item.path.decode("utf-8", "surrogateescape")
+            if stat.S_ISDIR(item.mode):
+                found += ((f"{name}/{path}", blob) for path, blob in self._wanted_in(item.sha))
+            elif stat.S_ISREG(item.mode) and self._wanted(name):
+                found.append((name, item.sha))
+        result = tuple(found)
+        self._memo[tree_id] = result
+        return result
+
+    def blob(self, blob_id: bytes) -> bytes:
+        return self._repo.object_store[blob_id].as_raw_string()
+
+    def read(self, sha: str, path: str) -> bytes | None:
+        """The bytes of `path` in the commit's tree; None when it has no such file."""
+        from dulwich.object_store import tree_lookup_path
+
+        tree = self._commit(sha, sha[:12]).tree
+        try:
+            mode, blob = tree_lookup_path(
+                self._repo.object_store.__getitem__, tree, path.encode("utf-8", "surrogateescape")
+            )
+        except (KeyError, NotADirectoryError):
+            return None
+        if not stat.S_ISREG(mode):
+            return None
+        return self.blob(blob)
+
+
+def open_history(root: Path, wanted: Callable[[str], bool]) -> History:
+    from artver.scm import find_git_root
+
+    return History(find_git_root(root) or root, wanted)
