@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from group_pipelines import Under
 from groups import Context, Repo, group, new_repo
 from harness import (
     CommandFailed,
@@ -52,19 +53,6 @@ GENERATOR_VERSION = 1
 EPOCH = 1_700_000_000  # commit N is dated EPOCH + 60 * N
 
 
-class Under:
-    """artver's median below an absolute number of seconds (no DVC figure needed)."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-    def describe(self) -> str:
-        return f"<{self.seconds:g} s"
-
-    def check(self, artver, dvc, samples) -> tuple[bool, str]:
-        return artver.median < self.seconds, f"{artver.median:.2f} s"
-
-
 def fail(repo: Path, what: str, detail: str = "") -> CommandFailed:
     return CommandFailed(["validate", what], repo, 0, stderr=detail or what)
 
@@ -78,6 +66,7 @@ class ArtverFormat:
 
     who = "artver"
     suffix = ".artver"
+    cache = ".artver/cache"
 
     def __init__(self) -> None:
         import xxhash  # artver's dependency: the bench runs in artver's venv
@@ -88,7 +77,7 @@ class ArtverFormat:
         return self._hash(data)
 
     def object_path(self, oid: str) -> str:
-        return f".artver/cache/{oid[:2]}/{oid[2:]}"
+        return f"{self.cache}/{oid[:2]}/{oid[2:]}"
 
     def entry(self, path: str, oid: str, size: int) -> str:
         return json.dumps([path, oid, size, 0], separators=(",", ":"), ensure_ascii=False)
@@ -109,12 +98,13 @@ class DvcFormat:
 
     who = "dvc"
     suffix = ".dvc"
+    cache = ".dvc/cache/files/md5"
 
     def oid(self, data: bytes) -> str:
         return hashlib.md5(data).hexdigest()
 
     def object_path(self, oid: str) -> str:
-        return f".dvc/cache/files/md5/{oid[:2]}/{oid[2:]}"
+        return f"{self.cache}/{oid[:2]}/{oid[2:]}"
 
     def entry(self, path: str, oid: str, size: int) -> str:
         return json.dumps({"md5": oid, "relpath": path}, sort_keys=True)
@@ -287,7 +277,7 @@ def build_repo(
     workspace: Callable[[Path], None],
 ) -> int:
     """`git init` + `<tool> init` (committed), then one commit per version; returns the count."""
-    repo = new_repo(ctx, fmt.who, path)
+    new_repo(ctx, fmt.who, path)
     made: set[str] = set()
     for data in garbage:
         write_object(path, fmt, fmt.oid(data), data, made)
@@ -304,7 +294,6 @@ def build_repo(
     n = fast_import(path, commits())
     workspace(path)
     remove_tree(path.with_name(path.name + "-dvc-site-cache"))  # state of `dvc init`
-    del repo
     return n
 
 
@@ -343,10 +332,9 @@ def check_formats(ctx: Context) -> None:
             got = (repo.path / (name + fmt.suffix)).read_text()
             if got != text:
                 problems.append(f"{name}{fmt.suffix}:\n--- real\n{got}--- generated\n{text}")
-        cache = repo.path / fmt.object_path("00").rsplit("/", 2)[0]
         real = {
             p.parent.name + p.name: p
-            for p in cache.rglob("*")
+            for p in (repo.path / fmt.cache).rglob("*")
             if p.is_file() and len(p.parent.name) == 2
         }
         for oid in sorted(set(real) | set(expected)):
@@ -561,26 +549,33 @@ def check_dvc_gc(repo: Repo, out: str, garbage: int) -> None:
         raise fail(repo.path, "dvc gc --dry", f"expected {want!r} in its output:\n{out[-2000:]}")
 
 
-def paths_in(doc) -> set[str]:
-    """Every string in a JSON document that names a dataset file (`data/....bin`)."""
-    if isinstance(doc, str):
-        return {doc} if doc.startswith("data/") and doc.endswith(".bin") else set()
-    if isinstance(doc, dict):
-        return set().union(*map(paths_in, doc.values()), *map(paths_in, doc.keys()))
-    if isinstance(doc, list):
-        return set().union(*map(paths_in, doc))
-    return set()
-
-
 def check_artver_diff(out: str, expected: list[str]) -> str | None:
-    """What is wrong with `artver diff --json`'s output, if anything."""
+    """What is wrong with `artver diff --json`'s output, if anything: it must list `data` as
+    the one modified artifact, with exactly the expected files modified inside it."""
     try:
         doc = json.loads(out)
-    except ValueError:
-        return f"diff --json printed no JSON: {out[:300]!r}"
-    found = sorted(paths_in(doc))
-    if found != expected:
-        return f"diff named {len(found)} files, expected {len(expected)} (first {found[:3]})"
+        arts = doc["modified"]
+        files = sorted(f"{a['path']}/{f['path']}" for a in arts for f in a["files"]["modified"])
+        inner = {k: v for a in arts for k, v in a["files"].items() if k != "modified" and v}
+        others = {k: v for k in ("added", "deleted", "renamed") if (v := doc[k])}
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"unexpected diff --json output ({exc!r}): {out[:300]!r}"
+    if [a["path"] for a in arts] != ["data"] or others or inner:
+        return f"expected only data/ modified: {json.dumps(doc)[:300]}"
+    if files != expected:
+        return f"diff named {len(files)} modified files, expected {len(expected)}"
+    return None
+
+
+def check_artver_gc(out: str, garbage: set[str]) -> str | None:
+    """`artver gc --dry-run` prints one `<oid>  <size>` line per object it would remove: they
+    must be exactly the unreferenced ones."""
+    named = {line.split()[0] for line in out.splitlines() if line.strip()}
+    if named != garbage:
+        extra, missing = sorted(named - garbage), sorted(garbage - named)
+        return f"gc --dry-run would remove {len(named)} objects, expected {len(garbage)}; " + (
+            f"unexpected {extra[:3]}, missing {missing[:3]}"
+        )
     return None
 
 
@@ -670,6 +665,7 @@ def history_group(ctx: Context) -> GroupResult:
     h = history(ctx)
     shape = h.shape
     expected = h.modified()
+    garbage = {ArtverFormat().oid(d) for d in h.content.garbage}
 
     def check_gc(repo: Repo, out: str) -> str | None:
         if repo.who == "dvc":
@@ -677,7 +673,8 @@ def history_group(ctx: Context) -> GroupResult:
                 check_dvc_gc(repo, out, shape.garbage)
             except CommandFailed as exc:
                 return exc.stderr
-        return None  # artver's dry run: checked to leave the cache alone (check_unchanged)
+            return None
+        return check_artver_gc(out, garbage)
 
     def check_diff(repo: Repo, out: str) -> str | None:
         if repo.who == "artver":
@@ -692,7 +689,7 @@ def history_group(ctx: Context) -> GroupResult:
         Op("gc", {"artver": ARTVER_GC, "dvc": DVC_GC}, check_gc),
         Op("diff", {who: diff_args(shape.depth) for who in ("artver", "dvc")}, check_diff),
     ]
-    deep = Op("deep-gc", {"artver": ARTVER_GC}, lambda repo, out: None)
+    deep = Op("deep-gc", {"artver": ARTVER_GC}, lambda repo, out: check_artver_gc(out, set()))
     samples = Samples()
     failures: dict[str, str] = {}
     wrote: dict[str, set[str]] = {}
