@@ -156,9 +156,9 @@ def test_rev_and_all_commits_select_objects_of_other_commits(ws, tmp_path, remot
     other.artver("fetch", "--all-commits")
     assert other.cache_object(one).exists() and other.cache_object(two).exists()
     third = clone(ws, tmp_path, "third")
-    third.artver("pull", "--rev", "v1")  # the workspace (v2), and what v1 needs
-    assert third.read("data/a.txt") == b"version two"
-    assert third.cache_object(one).exists()
+    third.artver("pull", "--rev", "v1")  # what v1 needs, checked out; HEAD stays at v2
+    assert third.read("data/a.txt") == b"version one"
+    assert third.cache_object(one).exists() and not third.cache_object(two).exists()
     other.git("checkout", "-q", "v1")
     shutil.rmtree(remote)  # everything v1 needs is in the cache already
     other.artver("checkout")
