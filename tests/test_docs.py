@@ -16,7 +16,13 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 CLI_MD = DOCS / "cli.md"
 # The pages whose links this test checks (docs/benchmarks.md has its own owner).
-PAGES = [ROOT / "README.md", DOCS / "concepts.md", DOCS / "file-formats.md", CLI_MD]
+PAGES = [
+    ROOT / "README.md",
+    DOCS / "concepts.md",
+    DOCS / "file-formats.md",
+    DOCS / "history.md",
+    CLI_MD,
+]
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 

@@ -112,7 +112,10 @@ def test_diff_between_revisions(ws: Workspace):
     assert ["old-name.csv", "->", "new-name.csv", "4", "B"] in lines
     assert ["~", "change.txt", "11", "B", "->", "12", "B"] in lines
     assert lines[-1][0] == "summary:"
-    assert "1 added, 1 deleted, 2 modified, 1 renamed" in text.splitlines()[-1]
+    assert text.splitlines()[-1] == (
+        "summary: 1 added, 1 deleted, 2 modified, 1 renamed; "
+        "inside directories: 1 added, 1 deleted, 1 modified, 1 renamed"
+    )
 
     # Nothing between a revision and itself.
     res = ws.artver("diff", "HEAD", "HEAD")
