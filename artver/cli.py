@@ -172,27 +172,26 @@ def checkout(
     from artver.ops.checkout import checkout as do_checkout
 
     res = do_checkout(_repo(), targets or [], Path.cwd(), force=force, relink=relink, rev=rev)
-    if rev is not None:
-        _note_checked_out_rev(rev, res.artifacts_changed)
-    if not res.artifacts_changed:
-        if rev is None:
-            out.info("Workspace already matches the pointers.")
-        return
     c = res.counts
     for shown in res.artifacts_changed:
         out.info(f"Checked out {shown}")
-    out.info(
-        f"{c['create']} created, {c['modify']} modified, {c['delete']} deleted"
-        + (f", {c['relink']} relinked" if c["relink"] else "")
-    )
+    if res.artifacts_changed:
+        out.info(
+            f"{c['create']} created, {c['modify']} modified, {c['delete']} deleted"
+            + (f", {c['relink']} relinked" if c["relink"] else "")
+        )
+    if rev is not None:
+        _note_checked_out_rev(rev, res.artifacts_changed)
+    elif not res.artifacts_changed:
+        out.info("Workspace already matches the pointers.")
 
 
 def _note_checked_out_rev(rev: str, changed: list[str]) -> None:
     if changed:
         out.info(
             f"The workspace now holds the data of {rev}, but the pointer files still record "
-            "the current versions:\n`artver status` shows these paths as modified. "
-            "`artver checkout` returns to the current versions; `artver add` would record "
+            "the current versions:\n`artver status` shows these paths as modified; "
+            "`artver checkout` returns to the current versions;\n`artver add` would record "
             "the old data as a new version."
         )
     else:
