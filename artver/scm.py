@@ -146,3 +146,30 @@ def _peel(repo, sha: bytes) -> bytes | None:
     while isinstance(obj, Tag):
         obj = repo[obj.object[1]]
     return obj.id if isinstance(obj, Commit) else None
+
+
+# -- hooks -----------------------------------------------------------------------------------------
+def hooks_dir(git_root: Path) -> Path:
+    """The directory Git runs this repository's hooks from, like `git rev-parse --git-path hooks`:
+    `core.hooksPath` when set (relative to the top of the work tree, where hooks run), else
+    `hooks/` in the common Git directory, which linked worktrees share with their main one and a
+    submodule finds through its `.git` file."""
+    from dulwich.errors import NotGitRepository
+    from dulwich.repo import Repo as GitRepo
+
+    try:
+        repo = GitRepo(str(git_root))
+    except NotGitRepository:
+        raise RevisionError(f"{git_root} is not a Git repository that can be read") from None
+    try:
+        try:
+            configured = repo.get_config_stack().get((b"core",), b"hooksPath")
+        except KeyError:
+            configured = None
+        common = Path(os.path.abspath(git_root / repo.commondir()))
+    finally:
+        repo.close()
+    if configured:
+        path = Path(os.path.expanduser(configured.decode("utf-8", "surrogateescape")))
+        return path if path.is_absolute() else Path(os.path.abspath(git_root / path))
+    return common / "hooks"
