@@ -340,11 +340,12 @@ def _interrupted(signum: int, frame: object) -> None:
 
 
 # The other command groups register on the app defined above.
-from artver import cli_history, cli_pipeline, cli_remotes  # noqa: E402
+from artver import cli_history, cli_hooks, cli_pipeline, cli_remotes  # noqa: E402
 
 cli_pipeline.register(app)
 cli_remotes.register(app)
 cli_history.register(app)
+cli_hooks.register(app)
 
 
 def run() -> None:
