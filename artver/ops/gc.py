@@ -181,10 +181,10 @@ def referenced(repo: Repo, scope: Scope, manifests: ManifestSource) -> tuple[set
 
 def _expand(dir_oid: str, manifests: ManifestSource, keep: set[str]) -> bool:
     """Add the files of a directory to `keep`; False when its manifest is unknown."""
-    manifest = manifests.get(dir_oid)
-    if manifest is None:
+    oids = manifests.oids(dir_oid)
+    if oids is None:
         return False
-    keep.update(e.oid for e in manifest.entries)
+    keep.update(oids)
     return True
 
 
