@@ -18,6 +18,7 @@ from artver.errors import ArtverError
 from artver.history import Commit, History, RevisionError, open_history
 from artver.repo import PIPELINE_FILE, Repo
 from artver.stages.lock import LOCK_NAME, LockFileError, lock_path_for, parse_lock
+from artver.state import MISSING
 
 WORKSPACE = "workspace"
 
@@ -48,6 +49,7 @@ class Revisions:
         self.repo = repo
         self._history: History | None = None
         self._parsed: dict[bytes, list[Tracked]] = {}
+        self._to_remember: list[tuple[str, str, Any]] = []
 
     @property
     def history(self) -> History:
@@ -62,6 +64,9 @@ class Revisions:
     def close(self) -> None:
         if self._history is not None:
             self._history.close()
+        if self._to_remember:
+            self.repo.state.save_parsed_many(self._to_remember)
+            self._to_remember = []
 
     def __enter__(self) -> Revisions:
         return self
@@ -126,6 +131,12 @@ class Revisions:
         known = self._parsed.get(key)
         if known is not None:
             return known
+        # Blobs never change: what one records is remembered in the state DB for next time.
+        remembered_as = f"git-blob:{blob.decode()}:{path}"
+        rows = self.repo.state.parsed(remembered_as, "1")
+        if rows is not MISSING:
+            self._parsed[key] = [Tracked(*row) for row in rows]
+            return self._parsed[key]
         where = f"{path} at {commit.label} (commit {commit.sha[:8]})"
         try:
             text = self.history.blob(blob).decode("utf-8")
@@ -133,6 +144,8 @@ class Revisions:
             raise pointers.PointerError(where, "it is not UTF-8 text") from None
         parsed = lock_outputs(text, path, where) if is_lock else pointer_outputs(text, path, where)
         self._parsed[key] = parsed
+        rows = [(t.path, t.oid, t.size, t.nfiles, t.cached) for t in parsed]
+        self._to_remember.append((remembered_as, "1", rows))
         return parsed
 
     def read(self, commit: Commit, path: str) -> bytes | None:
