@@ -220,11 +220,25 @@ def commit(targets: TargetsArg = None) -> None:
 
 
 @app.command("ls")
-def list_(targets: TargetsArg = None, json: JsonOpt = False) -> None:
+def list_(
+    targets: TargetsArg = None,
+    rev: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--rev",
+            help="What this Git revision tracks (pointers and stage outputs), read from Git.",
+            show_default=False,
+        ),
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
     """List tracked artifacts with size, file count and state."""
-    from artver.ops.ls import ls
+    from artver.ops.ls import ls, ls_at
 
-    items = ls(_repo(), targets or [], Path.cwd())
+    if rev is not None:
+        items = ls_at(_repo(), rev, targets or [], Path.cwd())
+    else:
+        items = ls(_repo(), targets or [], Path.cwd())
     if json:
         out.json({"artifacts": [i.to_dict() for i in items]})
         return

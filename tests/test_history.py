@@ -4,6 +4,7 @@ revisions, `checkout --rev` / `pull --rev`, all driven through the real CLI on r
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -264,3 +265,26 @@ def test_pull_rev_fetches_and_restores_that_revision_only(history: Workspace, tm
     assert not clone.cache_object(xxh(b"a version 3")).exists()
     clone.artver("pull")
     assert clone.read("data/a.txt") == b"a version 3"
+
+
+def test_ls_rev_lists_what_a_revision_tracks_and_what_is_cached(history: Workspace):
+    history.write("gen.py", "open('out.txt', 'w').write('made')\nopen('m.json', 'w').write('{}')\n")
+    history.write(
+        "artver.yaml",
+        "stages:\n  gen:\n    cmd: python3 gen.py\n    outs: [out.txt]\n    metrics: [m.json]\n",
+    )
+    history.artver("repro")
+    commit(history, "pipeline")
+    doc = json.loads(history.artver("ls", "--rev", "HEAD", "--json").stdout)
+    rows = {a["path"]: a for a in doc["artifacts"]}
+    assert rows["data"]["pointer"] == "data.artver" and rows["data"]["state"] == "cached"
+    assert rows["out.txt"]["pointer"] == "artver.lock" and rows["out.txt"]["oid"] == xxh(b"made")
+    assert rows["m.json"]["state"] == "in git"
+    v1_oid = re.search(r"oid: (\S+)", history.git("show", "v1:data.artver")).group(1)
+    history.artver("gc", "-w", "-f")
+    doc = json.loads(history.artver("ls", "--rev", "v1", "data", "--json").stdout)
+    assert [(a["path"], a["oid"], a["state"]) for a in doc["artifacts"]] == [
+        ("data", v1_oid, "absent")
+    ]
+    res = history.artver("ls", "--rev", "v1", "out.txt", expect=1)
+    assert "not tracked by artver at revision v1" in res.stderr

@@ -32,6 +32,7 @@ class Tracked:
     size: int | None
     nfiles: int | None
     cached: bool = True  # False: a stage output kept in Git (`cache: false`)
+    source: str = ""  # the pointer or lock file that records it
 
     @property
     def is_dir(self) -> bool:
@@ -132,7 +133,7 @@ class Revisions:
         if known is not None:
             return known
         # Blobs never change: what one records is remembered in the state DB for next time.
-        remembered_as = f"git-blob:{blob.decode()}:{path}"
+        remembered_as = f"git-blob:{blob.decode()}:{path}:v2"
         rows = self.repo.state.parsed(remembered_as, "1")
         if rows is not MISSING:
             self._parsed[key] = [Tracked(*row) for row in rows]
@@ -144,7 +145,7 @@ class Revisions:
             raise pointers.PointerError(where, "it is not UTF-8 text") from None
         parsed = lock_outputs(text, path, where) if is_lock else pointer_outputs(text, path, where)
         self._parsed[key] = parsed
-        rows = [(t.path, t.oid, t.size, t.nfiles, t.cached) for t in parsed]
+        rows = [(t.path, t.oid, t.size, t.nfiles, t.cached, t.source) for t in parsed]
         self._to_remember.append((remembered_as, "1", rows))
         return parsed
 
@@ -156,7 +157,9 @@ def pointer_outputs(text: str, rel: str, where: str) -> list[Tracked]:
     """What a pointer file records; `rel` is its repo-relative path."""
     p = pointers.parse(text, Path(rel), where)
     base = posixpath.dirname(rel)
-    return [Tracked(posixpath.join(base, o.path), o.oid, o.size, o.nfiles) for o in p.outs]
+    return [
+        Tracked(posixpath.join(base, o.path), o.oid, o.size, o.nfiles, source=rel) for o in p.outs
+    ]
 
 
 def lock_outputs(text: str, rel: str, where: str) -> list[Tracked]:
@@ -172,7 +175,7 @@ def lock_outputs(text: str, rel: str, where: str) -> list[Tracked]:
             if rec.oid is None:
                 continue
             path = posixpath.join(base, rec.path) if base else rec.path
-            found.append(Tracked(path, rec.oid, rec.size, rec.nfiles, rec.cache))
+            found.append(Tracked(path, rec.oid, rec.size, rec.nfiles, rec.cache, rel))
     return found
 
 
@@ -182,7 +185,7 @@ def tracked_in_workspace(repo: Repo) -> dict[str, Tracked]:
     for p in repo.pointers():
         for out in p.outs:
             path = repo.rel(p.data_path(out))
-            found[path] = Tracked(path, out.oid, out.size, out.nfiles)
+            found[path] = Tracked(path, out.oid, out.size, out.nfiles, source=repo.rel(p.file))
     for pipeline_file in repo.pipeline_files():
         rel = lock_path_for(repo.rel(pipeline_file))
         try:
