@@ -65,6 +65,10 @@ def main(
             raise ArtverError(f"cannot change to {directory}: {exc.strerror}") from None
 
 
+def _rev_option(help_text: str):
+    return typer.Option("--rev", help=help_text, show_default=False)
+
+
 def _repo():
     from artver.repo import Repo
 
@@ -161,11 +165,7 @@ def checkout(
     ] = False,
     rev: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option(
-            "--rev",
-            help="Restore the data this Git revision records; HEAD and the pointers stay.",
-            show_default=False,
-        ),
+        _rev_option("Restore the data this Git revision records; HEAD and the pointers stay."),
     ] = None,
 ) -> None:
     """Make the workspace match the pointer files and the stage outputs in artver.lock."""
@@ -224,11 +224,7 @@ def list_(
     targets: TargetsArg = None,
     rev: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option(
-            "--rev",
-            help="What this Git revision tracks (pointers and stage outputs), read from Git.",
-            show_default=False,
-        ),
+        _rev_option("What this Git revision tracks (pointers and stage outputs), read from Git."),
     ] = None,
     json: JsonOpt = False,
 ) -> None:
