@@ -116,14 +116,14 @@ class Revisions:
         return found
 
     def iter_tracked(self, commits: list[Commit]) -> Iterator[tuple[Commit, Tracked]]:
-        """(commit, tracked) for every distinct pointer/lock blob in the commits."""
-        seen: set[bytes] = set()
+        """(commit, tracked) for every distinct pointer/lock blob (at its path) in the commits."""
+        seen: set[tuple[str, bytes]] = set()
         for commit in commits:
             for path, blob in self.history.files_at(commit.sha):
                 name = posixpath.basename(path)
-                if name == PIPELINE_FILE or blob in seen:
+                if name == PIPELINE_FILE or (path, blob) in seen:
                     continue
-                seen.add(blob)
+                seen.add((path, blob))
                 for item in self._parse(commit, path, blob, name == LOCK_NAME):
                     yield commit, item
 
