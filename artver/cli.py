@@ -65,6 +65,10 @@ def main(
             raise ArtverError(f"cannot change to {directory}: {exc.strerror}") from None
 
 
+def _rev_option(help_text: str):
+    return typer.Option("--rev", help=help_text, show_default=False)
+
+
 def _repo():
     from artver.repo import Repo
 
@@ -161,38 +165,33 @@ def checkout(
     ] = False,
     rev: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option(
-            "--rev",
-            help="Restore the data this Git revision records; HEAD and the pointers stay.",
-            show_default=False,
-        ),
+        _rev_option("Restore the data this Git revision records; HEAD and the pointers stay."),
     ] = None,
 ) -> None:
     """Make the workspace match the pointer files and the stage outputs in artver.lock."""
     from artver.ops.checkout import checkout as do_checkout
 
     res = do_checkout(_repo(), targets or [], Path.cwd(), force=force, relink=relink, rev=rev)
-    if rev is not None:
-        _note_checked_out_rev(rev, res.artifacts_changed)
-    if not res.artifacts_changed:
-        if rev is None:
-            out.info("Workspace already matches the pointers.")
-        return
     c = res.counts
     for shown in res.artifacts_changed:
         out.info(f"Checked out {shown}")
-    out.info(
-        f"{c['create']} created, {c['modify']} modified, {c['delete']} deleted"
-        + (f", {c['relink']} relinked" if c["relink"] else "")
-    )
+    if res.artifacts_changed:
+        out.info(
+            f"{c['create']} created, {c['modify']} modified, {c['delete']} deleted"
+            + (f", {c['relink']} relinked" if c["relink"] else "")
+        )
+    if rev is not None:
+        _note_checked_out_rev(rev, res.artifacts_changed)
+    elif not res.artifacts_changed:
+        out.info("Workspace already matches the pointers.")
 
 
 def _note_checked_out_rev(rev: str, changed: list[str]) -> None:
     if changed:
         out.info(
             f"The workspace now holds the data of {rev}, but the pointer files still record "
-            "the current versions:\n`artver status` shows these paths as modified. "
-            "`artver checkout` returns to the current versions; `artver add` would record "
+            "the current versions:\n`artver status` shows these paths as modified; "
+            "`artver checkout` returns to the current versions;\n`artver add` would record "
             "the old data as a new version."
         )
     else:
@@ -221,11 +220,21 @@ def commit(targets: TargetsArg = None) -> None:
 
 
 @app.command("ls")
-def list_(targets: TargetsArg = None, json: JsonOpt = False) -> None:
+def list_(
+    targets: TargetsArg = None,
+    rev: Annotated[
+        Optional[str],  # noqa: UP045
+        _rev_option("What this Git revision tracks (pointers and stage outputs), read from Git."),
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
     """List tracked artifacts with size, file count and state."""
-    from artver.ops.ls import ls
+    from artver.ops.ls import ls, ls_at
 
-    items = ls(_repo(), targets or [], Path.cwd())
+    if rev is not None:
+        items = ls_at(_repo(), rev, targets or [], Path.cwd())
+    else:
+        items = ls(_repo(), targets or [], Path.cwd())
     if json:
         out.json({"artifacts": [i.to_dict() for i in items]})
         return
@@ -341,11 +350,12 @@ def _interrupted(signum: int, frame: object) -> None:
 
 
 # The other command groups register on the app defined above.
-from artver import cli_history, cli_pipeline, cli_remotes  # noqa: E402
+from artver import cli_history, cli_hooks, cli_pipeline, cli_remotes  # noqa: E402
 
 cli_pipeline.register(app)
 cli_remotes.register(app)
 cli_history.register(app)
+cli_hooks.register(app)
 
 
 def run() -> None:

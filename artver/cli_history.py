@@ -66,13 +66,15 @@ def diff(
         out.result("Renamed:")
         for path, (old_path, v) in changes.renamed.items():
             out.result(_row(f"{_dir_name(old_path, v)} -> {_dir_name(path, v)}", _size(v.size)))
-    counts = changes.counts()
-    line = ", ".join(f"{n} {kind}" for kind, n in counts.items())
-    files = result.summary()
-    inner = ", ".join(f"{files.get('files ' + k, 0)} {k}" for k in counts)
-    if any(k.startswith("files ") for k in files):
-        line += f"; files inside directories: {inner}"
+    line = _counts(changes.counts()) or "no artifact changed"
+    inner = {k.removeprefix("files "): n for k, n in result.summary().items() if "files " in k}
+    if any(inner.values()):
+        line += f"; inside directories: {_counts(inner)}"
     out.result(f"summary: {line}")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
 
 
 def _print_inside(inner: Any) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from artver.errors import ArtverError
 from artver.fsutil import atomic_write_text
 
 
@@ -57,3 +58,30 @@ def is_inside(path: Path, parent: Path) -> bool:
 
 def relpath(path: Path, start: Path) -> str:
     return os.path.relpath(path, start)
+
+
+# -- hooks -----------------------------------------------------------------------------------------
+def hooks_dir(git_root: Path) -> Path:
+    """The directory Git runs this repository's hooks from, like `git rev-parse --git-path hooks`:
+    `core.hooksPath` when set (relative to the top of the work tree, where hooks run), else
+    `hooks/` in the common Git directory, which linked worktrees share with their main one and a
+    submodule finds through its `.git` file."""
+    from dulwich.errors import NotGitRepository
+    from dulwich.repo import Repo as GitRepo
+
+    try:
+        repo = GitRepo(str(git_root))
+    except NotGitRepository:
+        raise ArtverError(f"{git_root} is not a Git repository that can be read") from None
+    try:
+        try:
+            configured = repo.get_config_stack().get((b"core",), b"hooksPath")
+        except KeyError:
+            configured = None
+        common = Path(os.path.abspath(git_root / repo.commondir()))
+    finally:
+        repo.close()
+    if configured:
+        path = Path(os.path.expanduser(configured.decode("utf-8", "surrogateescape")))
+        return path if path.is_absolute() else Path(os.path.abspath(git_root / path))
+    return common / "hooks"

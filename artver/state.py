@@ -158,6 +158,12 @@ class StateDB:
             (path, digest, blob),
         )
 
+    def save_parsed_many(self, rows: Iterable[tuple[str, str, Any]]) -> None:
+        """Many (path, digest, data) at once: one transaction, not one commit per row."""
+        with self._transaction():
+            for path, digest, data in rows:
+                self.save_parsed(path, digest, data)
+
     # -- whole directories ---------------------------------------------------------------------
     def tree(self, path: str) -> tuple[str, str] | None:
         """(stat fingerprint, manifest oid) last seen for the directory at `path`."""

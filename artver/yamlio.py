@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import threading
 from typing import Any
+
+_local = threading.local()
 
 
 class YAMLParseError(ValueError):
@@ -19,11 +22,22 @@ def _yaml(typ: str):
     return yaml
 
 
+def _loader(typ: str):
+    """A safe loader is reused (per thread): making one costs more than parsing a pointer file,
+    and history commands parse thousands of them."""
+    if typ != "safe":
+        return _yaml(typ)
+    loader = getattr(_local, "safe", None)
+    if loader is None:
+        loader = _local.safe = _yaml(typ)
+    return loader
+
+
 def _parse(text: str, typ: str) -> Any:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     try:
-        return _yaml(typ).load(text)
+        return _loader(typ).load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -290,6 +290,22 @@ run "git checkout -q v1 && artver checkout"
 expect_same "the clone's data/ is byte-for-byte v1" "$(checksum data)" "$V1_SUM"
 cd "$WORK/project"
 
+# --- 10. history -------------------------------------------------------------------------------
+say "Every commit is a version of the data, and artver reads any of them straight from Git." \
+    "diff says what changed between v1 and v2, file by file inside data/."
+run "artver diff v1 v2"
+say "The params of two commits (before and after 'Top 2 regions'), side by side;" \
+    "artver metrics diff does the same for metrics files."
+run "artver params diff HEAD~2 HEAD"
+say "Only v1's data, without moving HEAD (status then reports data/ as modified)."
+run "artver checkout --rev v1 data"
+expect_same "data/ is byte-for-byte v1" "$(checksum data)" "$V1_SUM"
+run "artver checkout"
+say "The cache keeps every version; gc removes what nothing uses. --dry-run only lists." \
+    "With --workspace, only the current versions are kept; --all-commits keeps all history."
+run "artver gc --workspace --dry-run | tail -n 3"
+run "artver gc --all-commits --dry-run"
+
 say "Done: two versions of 20 MiB of data, switched back and forth with their exact bytes," \
     "a pipeline that re-ran only the stage a parameter change affected, and everything" \
     "shared through a remote with a fresh clone."

@@ -52,11 +52,19 @@ class Result:
         return self.stdout + self.stderr
 
 
-def run_artver(*args: str, cwd: Path, expect: int | None = 0, env: dict | None = None) -> Result:
-    """Run the real console entry point in a subprocess, as a user would."""
+def run_artver(
+    *args: str,
+    cwd: Path,
+    expect: int | None = 0,
+    env: dict | None = None,
+    input_text: str | None = None,
+) -> Result:
+    """Run the real console entry point in a subprocess, as a user would (`input_text` is what
+    the user types; without it stdin is closed)."""
     proc = subprocess.run(
         [sys.executable, "-m", "artver", *args],
         cwd=cwd,
+        input=input_text if input_text is not None else "",
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},

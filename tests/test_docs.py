@@ -16,7 +16,13 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 CLI_MD = DOCS / "cli.md"
 # The pages whose links this test checks (docs/benchmarks.md has its own owner).
-PAGES = [ROOT / "README.md", DOCS / "concepts.md", DOCS / "file-formats.md", CLI_MD]
+PAGES = [
+    ROOT / "README.md",
+    DOCS / "concepts.md",
+    DOCS / "file-formats.md",
+    DOCS / "history.md",
+    CLI_MD,
+]
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
@@ -27,13 +33,15 @@ def command_name(info) -> str:
 
 
 def documented_commands() -> list[tuple[str, object]]:
-    """(full name, typer CommandInfo) for every command, including those of sub-apps."""
-    found = [(command_name(info), info) for info in app.registered_commands]
+    """(full name, typer CommandInfo) for every command, including those of sub-apps. Hidden
+    commands (`git-hook`, which the installed Git hooks call) are not part of the reference."""
+    found = [(command_name(info), info) for info in app.registered_commands if not info.hidden]
     for group in app.registered_groups:
         group_name = group.name or group.typer_instance.info.name
         found += [
             (f"{group_name} {command_name(info)}", info)
             for info in group.typer_instance.registered_commands
+            if not info.hidden
         ]
     return found
 
@@ -93,7 +101,8 @@ def test_every_option_is_documented_in_its_section():
     root = get_command(app)
     sections = [("global", root, section(CLI_MD, r"^Global options$"))]
     for name, command in root.commands.items():
-        if not hasattr(command, "commands"):  # a group's subcommands have their own sections
+        # A group's subcommands have their own sections; hidden commands have none.
+        if not hasattr(command, "commands") and not command.hidden:
             sections.append((name, command, section(CLI_MD, heading_pattern(name))))
     missing = []
     for name, command, text in sections:

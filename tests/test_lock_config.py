@@ -44,7 +44,8 @@ def test_second_process_names_the_lock_holder_and_changes_nothing(ws):
 
 def test_second_process_waits_for_the_lock_and_then_runs(ws):
     ws.write("data/a.txt", "a")
-    holder = hold_lock(ws, 0.5)
+    # Long enough that the second process, slow to start on a loaded machine, still finds it held.
+    holder = hold_lock(ws, 3)
     res = ws.artver("add", "data")
     holder.wait()
     assert "Waiting for the repository lock" in res.stderr

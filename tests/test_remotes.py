@@ -156,9 +156,9 @@ def test_rev_and_all_commits_select_objects_of_other_commits(ws, tmp_path, remot
     other.artver("fetch", "--all-commits")
     assert other.cache_object(one).exists() and other.cache_object(two).exists()
     third = clone(ws, tmp_path, "third")
-    third.artver("pull", "--rev", "v1")  # the workspace (v2), and what v1 needs
-    assert third.read("data/a.txt") == b"version two"
-    assert third.cache_object(one).exists()
+    third.artver("pull", "--rev", "v1")  # what v1 needs, checked out; HEAD stays at v2
+    assert third.read("data/a.txt") == b"version one"
+    assert third.cache_object(one).exists() and not third.cache_object(two).exists()
     other.git("checkout", "-q", "v1")
     shutil.rmtree(remote)  # everything v1 needs is in the cache already
     other.artver("checkout")
@@ -283,3 +283,33 @@ def test_run_cache_entries_travel_with_push_and_fetch(ws, tmp_path):
     assert "Restored stage train from the run cache" in res.stderr
     assert other.read("model.pkl") == b"n: 1\n"
     assert not (clone / "ran.log").exists(), "the command did not run in the clone"
+
+
+def test_push_needs_no_local_copy_of_what_the_remote_has(ws, tmp_path, remote_env):
+    """A clone that never pulled some data can still push: objects missing from the cache are
+    fine when the remote has them, and a new directory version goes up with its manifest."""
+    store = tmp_path / "store"
+    ws.artver("remote", "add", "-d", "origin", str(store))
+    ws.write("data/a.txt", "aaa")
+    ws.write("single.bin", "single")
+    ws.artver("add", "data", "single.bin")
+    ws.artver("push")
+    ws.write("data/c.txt", "ccc")
+    ws.artver("add", "data")
+    for content in (b"aaa", b"single"):
+        obj = ws.cache_object(xxh(content))
+        obj.chmod(0o644)
+        obj.unlink()
+    res = ws.artver("push")
+    assert pushed_count(res.stderr) == 2  # c.txt and the new manifest
+    ws.git("add", "-A")
+    ws.git("commit", "-q", "-m", "data")
+    other = clone(ws, tmp_path)
+    other.artver("pull")
+    assert other.files("data") == {"a.txt": b"aaa", "c.txt": b"ccc"}
+    assert other.read("single.bin") == b"single"
+    obj = ws.cache_object(xxh(b"single"))
+    shutil.rmtree(store)  # now the remote lacks it too: that is an error, as before
+    res = ws.artver("push", expect=1)
+    assert "single.bin" in res.stderr and "not complete in the local cache" in res.stderr
+    assert not obj.exists()

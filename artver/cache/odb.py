@@ -185,19 +185,27 @@ class ObjectStore:
         raise exc
 
     # -- reading -----------------------------------------------------------------------------
-    def read_manifest(self, oid: str) -> Manifest:
-        try:
-            with open(self.path_of(oid), "rb") as fobj:
-                data = fobj.read()
-        except FileNotFoundError:
-            raise
+    def _manifest_bytes(self, oid: str) -> bytes:
+        with open(self.path_of(oid), "rb") as fobj:
+            data = fobj.read()
         if hash_bytes(data) + ".dir" != oid:
             raise CorruptObjectError(
                 f"the cache object {oid} is corrupt (its content does not match its id)",
                 hint="Delete it from the cache and run `artver pull` or `artver add` again.",
             )
+        return data
+
+    def read_manifest(self, oid: str) -> Manifest:
+        data = self._manifest_bytes(oid)
         try:
             return Manifest.from_bytes(data)
+        except ValueError as exc:
+            raise CorruptObjectError(f"the cache object {oid} is {exc}") from None
+
+    def read_manifest_oids(self, oid: str) -> list[str]:
+        """The object ids a manifest lists, without building its entries (gc reads thousands)."""
+        try:
+            return Manifest.oids_from_bytes(self._manifest_bytes(oid))
         except ValueError as exc:
             raise CorruptObjectError(f"the cache object {oid} is {exc}") from None
 

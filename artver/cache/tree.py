@@ -48,6 +48,13 @@ class Manifest:
             raise ValueError("not a directory manifest (bad object id inside)")
         return cls(entries)
 
+    @staticmethod
+    def oids_from_bytes(data: bytes) -> list[str]:
+        try:
+            return [row[1] for row in json.loads(data)["files"]]
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise ValueError(f"not a directory manifest ({exc})") from None
+
     @property
     def oid(self) -> str:
         return hash_bytes(self.to_bytes()) + DIR_SUFFIX

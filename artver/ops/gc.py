@@ -2,7 +2,7 @@
 
 What is kept is decided before anything is deleted, and the decision only ever grows the kept
 set: the workspace (pointer files and locks on disk, committed or not, and anything a
-symlinked workspace file points at) is always in scope; branches, tags or every commit are
+workspace symlink points at) is always in scope; branches, tags or every commit are
 added on request. A directory keeps its manifest and every file the manifest lists.
 With `--cloud`, the remote is listed before anything local is touched, so an unreachable
 remote stops the whole command with nothing deleted.
@@ -141,7 +141,7 @@ def referenced(repo: Repo, scope: Scope, manifests: ManifestSource) -> tuple[set
     warnings: list[str] = []
     workspace = [t for t in tracked_in_workspace(repo).values() if t.cached]
     keep = {t.oid for t in workspace}
-    keep |= _symlinked_objects(repo, workspace)
+    keep |= _symlinked_objects(repo)
     history: list[Tracked] = []
     if scope.history:
         with Revisions(repo) as revisions:
@@ -181,30 +181,29 @@ def referenced(repo: Repo, scope: Scope, manifests: ManifestSource) -> tuple[set
 
 def _expand(dir_oid: str, manifests: ManifestSource, keep: set[str]) -> bool:
     """Add the files of a directory to `keep`; False when its manifest is unknown."""
-    manifest = manifests.get(dir_oid)
-    if manifest is None:
+    oids = manifests.oids(dir_oid)
+    if oids is None:
         return False
-    keep.update(e.oid for e in manifest.entries)
+    keep.update(oids)
     return True
 
 
-def _symlinked_objects(repo: Repo, workspace: list[Tracked]) -> set[str]:
-    """Objects that workspace files link to as symlinks: deleting them would break the files."""
+def _symlinked_objects(repo: Repo) -> set[str]:
+    """Objects that workspace files link to as symlinks, tracked or not (a `git checkout`
+    without `artver checkout` leaves links to versions no pointer names): deleting them
+    would break those files."""
     if "symlink" not in repo.config.link_types:
         return set()
     cache = os.path.realpath(repo.cache_dir)
     found = set()
-    for item in workspace:
-        top = os.path.join(repo.root, item.path)
-        walk = os.walk(top) if os.path.isdir(top) else [("", [], [top])]
-        for folder, _, names in walk:
-            for name in names:
-                path = os.path.join(folder, name)
-                if os.path.islink(path):
-                    target = os.path.realpath(path)
-                    rel = os.path.relpath(target, cache).split(os.sep)
-                    if len(rel) == 2 and is_valid_oid(rel[0] + rel[1]):
-                        found.add(rel[0] + rel[1])
+    for folder, dirs, names in os.walk(repo.root):
+        dirs[:] = [d for d in dirs if d not in (".git", ".artver")]
+        for name in names:
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                rel = os.path.relpath(os.path.realpath(path), cache).split(os.sep)
+                if len(rel) == 2 and is_valid_oid(rel[0] + rel[1]):
+                    found.add(rel[0] + rel[1])
     return found
 
 

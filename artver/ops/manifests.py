@@ -7,8 +7,6 @@ declaring the directory's content unknown.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from artver.cache.odb import CorruptObjectError
 from artver.cache.tree import Manifest
 from artver.errors import ArtverError
@@ -32,8 +30,17 @@ class ManifestSource:
             self._known[oid] = self._local(oid) or self._fetch(oid)
         return self._known[oid]
 
-    def many(self, oids: Iterable[str]) -> dict[str, Manifest | None]:
-        return {oid: self.get(oid) for oid in oids}
+    def oids(self, dir_oid: str) -> list[str] | None:
+        """The object ids the manifest lists (not kept: gc reads thousands of manifests)."""
+        if dir_oid in self._known:
+            manifest = self._known[dir_oid]
+            return None if manifest is None else [e.oid for e in manifest.entries]
+        try:
+            return self.repo.odb.read_manifest_oids(dir_oid)
+        except (FileNotFoundError, CorruptObjectError):
+            pass
+        manifest = self._fetch(dir_oid)
+        return None if manifest is None else [e.oid for e in manifest.entries]
 
     @property
     def remote_note(self) -> str | None:

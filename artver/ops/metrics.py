@@ -174,14 +174,21 @@ def metrics_diff(
     repo: Repo, a: str | None = None, b: str | None = None, show_all: bool = False
 ) -> tuple[str, str, list[dict[str, Any]]]:
     """Metrics at revision `a` (default HEAD) against revision `b` (default: the workspace)."""
+    return _compare_sides(repo, a, b, _metric_values, "path", show_all)
+
+
+def _compare_sides(
+    repo: Repo, a: str | None, b: str | None, values, first: str, show_all: bool
+) -> tuple[str, str, list[dict[str, Any]]]:
+    """Rows of {first, key, old, new, change} for the values of two sides that differ."""
     revisions, old, new = _sources(repo, a, b)
     with revisions:
-        before, after = _metric_values(old), _metric_values(new)
+        before, after = values(old), values(new)
     rows = []
-    for path, key in sorted(before.keys() | after.keys()):
-        o, n = before.get((path, key)), after.get((path, key))
+    for where, key in sorted(before.keys() | after.keys()):
+        o, n = before.get((where, key)), after.get((where, key))
         if o != n or show_all:
-            rows.append({"path": path, "key": key, "old": o, "new": n, "change": _delta(o, n)})
+            rows.append({first: where, "key": key, "old": o, "new": n, "change": _delta(o, n)})
     return old.label, new.label, rows
 
 
@@ -208,12 +215,4 @@ def params_diff_revisions(
 ) -> tuple[str, str, list[dict[str, Any]]]:
     """Params the stages use at revision `a` (default HEAD) against revision `b` (default:
     the workspace), read from the params files of each side."""
-    revisions, old, new = _sources(repo, a, b)
-    with revisions:
-        before, after = _param_values(old), _param_values(new)
-    rows = []
-    for file, key in sorted(before.keys() | after.keys()):
-        o, n = before.get((file, key)), after.get((file, key))
-        if o != n or show_all:
-            rows.append({"file": file, "key": key, "old": o, "new": n, "change": _delta(o, n)})
-    return old.label, new.label, rows
+    return _compare_sides(repo, a, b, _param_values, "file", show_all)

@@ -18,6 +18,7 @@ from artver.errors import ArtverError
 from artver.history import Commit, History, RevisionError, open_history
 from artver.repo import PIPELINE_FILE, Repo
 from artver.stages.lock import LOCK_NAME, LockFileError, lock_path_for, parse_lock
+from artver.state import MISSING
 
 WORKSPACE = "workspace"
 
@@ -31,6 +32,7 @@ class Tracked:
     size: int | None
     nfiles: int | None
     cached: bool = True  # False: a stage output kept in Git (`cache: false`)
+    source: str = ""  # the pointer or lock file that records it
 
     @property
     def is_dir(self) -> bool:
@@ -48,6 +50,7 @@ class Revisions:
         self.repo = repo
         self._history: History | None = None
         self._parsed: dict[bytes, list[Tracked]] = {}
+        self._to_remember: list[tuple[str, str, Any]] = []
 
     @property
     def history(self) -> History:
@@ -62,6 +65,9 @@ class Revisions:
     def close(self) -> None:
         if self._history is not None:
             self._history.close()
+        if self._to_remember:
+            self.repo.state.save_parsed_many(self._to_remember)
+            self._to_remember = []
 
     def __enter__(self) -> Revisions:
         return self
@@ -110,14 +116,14 @@ class Revisions:
         return found
 
     def iter_tracked(self, commits: list[Commit]) -> Iterator[tuple[Commit, Tracked]]:
-        """(commit, tracked) for every distinct pointer/lock blob in the commits."""
-        seen: set[bytes] = set()
+        """(commit, tracked) for every distinct pointer/lock blob (at its path) in the commits."""
+        seen: set[tuple[str, bytes]] = set()
         for commit in commits:
             for path, blob in self.history.files_at(commit.sha):
                 name = posixpath.basename(path)
-                if name == PIPELINE_FILE or blob in seen:
+                if name == PIPELINE_FILE or (path, blob) in seen:
                     continue
-                seen.add(blob)
+                seen.add((path, blob))
                 for item in self._parse(commit, path, blob, name == LOCK_NAME):
                     yield commit, item
 
@@ -126,6 +132,12 @@ class Revisions:
         known = self._parsed.get(key)
         if known is not None:
             return known
+        # Blobs never change: what one records is remembered in the state DB for next time.
+        remembered_as = f"git-blob:{blob.decode()}:{path}:v2"
+        rows = self.repo.state.parsed(remembered_as, "1")
+        if rows is not MISSING:
+            self._parsed[key] = [Tracked(*row) for row in rows]
+            return self._parsed[key]
         where = f"{path} at {commit.label} (commit {commit.sha[:8]})"
         try:
             text = self.history.blob(blob).decode("utf-8")
@@ -133,6 +145,8 @@ class Revisions:
             raise pointers.PointerError(where, "it is not UTF-8 text") from None
         parsed = lock_outputs(text, path, where) if is_lock else pointer_outputs(text, path, where)
         self._parsed[key] = parsed
+        rows = [(t.path, t.oid, t.size, t.nfiles, t.cached, t.source) for t in parsed]
+        self._to_remember.append((remembered_as, "1", rows))
         return parsed
 
     def read(self, commit: Commit, path: str) -> bytes | None:
@@ -143,7 +157,9 @@ def pointer_outputs(text: str, rel: str, where: str) -> list[Tracked]:
     """What a pointer file records; `rel` is its repo-relative path."""
     p = pointers.parse(text, Path(rel), where)
     base = posixpath.dirname(rel)
-    return [Tracked(posixpath.join(base, o.path), o.oid, o.size, o.nfiles) for o in p.outs]
+    return [
+        Tracked(posixpath.join(base, o.path), o.oid, o.size, o.nfiles, source=rel) for o in p.outs
+    ]
 
 
 def lock_outputs(text: str, rel: str, where: str) -> list[Tracked]:
@@ -159,7 +175,7 @@ def lock_outputs(text: str, rel: str, where: str) -> list[Tracked]:
             if rec.oid is None:
                 continue
             path = posixpath.join(base, rec.path) if base else rec.path
-            found.append(Tracked(path, rec.oid, rec.size, rec.nfiles, rec.cache))
+            found.append(Tracked(path, rec.oid, rec.size, rec.nfiles, rec.cache, rel))
     return found
 
 
@@ -169,7 +185,7 @@ def tracked_in_workspace(repo: Repo) -> dict[str, Tracked]:
     for p in repo.pointers():
         for out in p.outs:
             path = repo.rel(p.data_path(out))
-            found[path] = Tracked(path, out.oid, out.size, out.nfiles)
+            found[path] = Tracked(path, out.oid, out.size, out.nfiles, source=repo.rel(p.file))
     for pipeline_file in repo.pipeline_files():
         rel = lock_path_for(repo.rel(pipeline_file))
         try:

@@ -215,23 +215,42 @@ def push(
     owners: dict[str, str] = {}  # object -> the artifact that needs it (for messages)
     not_local: dict[str, list[str]] = defaultdict(list)
     dirs_todo: list[str] = []
+    # Objects missing from the local cache are fine when the remote has them already (a clone
+    # that never pulled the data can still push its code): ask before calling them lost.
+    lacking: dict[str, list[str]] = {}  # file or directory -> the objects the cache lacks
     for oid, art in by_oid.items():
         if oid in dirs_there:
             continue
         if not repo.odb.exists(oid):
-            not_local[art.shown].append(oid)
+            if oid.endswith(".dir"):  # not on the remote either: checked above
+                not_local[art.shown].append(oid)
+            else:
+                lacking[oid] = [oid]
             continue
         if oid.endswith(".dir"):
             manifest = repo.odb.read_manifest(oid)
             absent = [e.oid for e in manifest.entries if not repo.odb.exists(e.oid)]
             if absent:
-                not_local[art.shown].extend(absent)
+                lacking[oid] = absent
                 continue
             for entry in manifest.entries:
                 owners.setdefault(entry.oid, art.shown)
             dirs_todo.append(oid)
         else:
             owners.setdefault(oid, art.shown)
+    if lacking:
+        already = present_on(remote, sorted({o for a in lacking.values() for o in a}), njobs)
+        for oid, absent in lacking.items():
+            shown = by_oid[oid].shown
+            if any(o not in already for o in absent):
+                not_local[shown].extend(o for o in absent if o not in already)
+            elif oid.endswith(".dir"):  # the rest of its files are local: send them, then it
+                for entry in repo.odb.read_manifest(oid).entries:
+                    if entry.oid not in already:
+                        owners.setdefault(entry.oid, shown)
+                dirs_todo.append(oid)
+            else:
+                result.up_to_date += 1
 
     files = sorted(owners)
     there = present_on(remote, files, njobs)
