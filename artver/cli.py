@@ -358,11 +358,37 @@ cli_history.register(app)
 cli_hooks.register(app)
 
 
+def _command_name(info) -> str:
+    """The name typer gives a registered command (its function's name, dashed)."""
+    return info.name or info.callback.__name__.lower().replace("_", "-")
+
+
+def _only_the_command_named(args: list[str]) -> None:
+    """Keep only the command the arguments name (if they name one): typer builds a click
+    command for every registered function on each start, which costs more than most no-op
+    commands do. Help and unknown names still see every command."""
+    name, skip = None, False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "-C":
+            skip = True
+        elif not arg.startswith("-"):
+            name = arg
+            break
+    commands = [c for c in app.registered_commands if _command_name(c) == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if commands or groups:
+        app.registered_commands, app.registered_groups = commands, groups
+
+
 def run() -> None:
     """Run the CLI with the one error guard."""
     signal.signal(signal.SIGINT, _interrupted)
     try:
-        app(args=_hoist_global_flags(sys.argv[1:]), prog_name="artver")
+        args = _hoist_global_flags(sys.argv[1:])
+        _only_the_command_named(args)
+        app(args=args, prog_name="artver")
     except ArtverError as exc:
         if out.verbose:
             traceback.print_exc()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 from pathlib import Path
 
 from artver.errors import DiskFullError
@@ -15,7 +14,7 @@ DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 def temp_name(final: Path | str) -> str:
     final = str(final)
     head, tail = os.path.split(final)
-    return os.path.join(head, f".{tail}.{secrets.token_hex(4)}.tmp")
+    return os.path.join(head, f".{tail}.{os.urandom(4).hex()}.tmp")
 
 
 def disk_full(exc: OSError, where: str) -> DiskFullError:

@@ -153,14 +153,27 @@ class History:
                 ) from None
             raise ShallowHistoryError(rev) from None
 
+    def _parents(self, sha: str, rev: str) -> list[str]:
+        """Parent SHAs from the commit's raw header: no Commit object is built, which makes
+        walking back `HEAD~500` several times faster."""
+        try:
+            kind, raw = self._repo.object_store.get_raw(sha.encode())
+        except KeyError:
+            self._commit(sha, rev)  # raises the right error
+            raise
+        if kind != 1:  # not a commit
+            raise RevisionError(f"{sha[:12]} (reached from {rev!r}) is not a commit")
+        header = raw.split(b"\n\n", 1)[0]
+        return [line[7:].decode() for line in header.split(b"\n") if line.startswith(b"parent ")]
+
     def _parent(self, sha: str, n: int, rev: str) -> str:
         if sha in self.shallow:
             raise ShallowHistoryError(rev)
-        parents = self._commit(sha, rev).parents
+        parents = self._parents(sha, rev)
         if len(parents) < n:
             which = "parent" if n == 1 else f"parent number {n}"
             raise RevisionError(f"{rev!r} does not exist: commit {sha[:12]} has no {which}")
-        return parents[n - 1].decode()
+        return parents[n - 1]
 
     def head(self) -> str | None:
         try:
@@ -202,8 +215,7 @@ class History:
             if sha in self.shallow:
                 truncated = True
                 continue
-            for parent in self._commit(sha, sha[:12]).parents:
-                parent_sha = parent.decode()
+            for parent_sha in self._parents(sha, sha[:12]):
                 if parent_sha not in seen:
                     stack.append(parent_sha)
         return order, truncated

@@ -58,9 +58,9 @@ class Repo:
         for candidate in (start, *start.parents):
             if (candidate / ARTVER_DIR).is_dir():
                 repo = cls(candidate, progress)
-                if repo.config.get("core.no_git") is not True and not (
-                    scm.find_git_root(candidate)
-                ):
+                # The config is read first on purpose: a broken config is reported by every
+                # command (its parse is remembered, so this costs little).
+                if repo.config.get("core.no_git") is not True and not scm.find_git_root(candidate):
                     raise NotARepoError(
                         f"{candidate} is not inside a Git repository",
                         hint="Run `git init` there, or `artver init --no-git` to use artver alone.",
@@ -104,7 +104,10 @@ class Repo:
     # -- parts ---------------------------------------------------------------------------------
     @cached_property
     def config(self) -> Config:
-        return Config.load(self.artver_dir)
+        # The state DB remembers parsed config files, once it exists (creating it is left to
+        # the commands that take the repository lock).
+        remembered = self.state if (self.artver_dir / "state.db").exists() else None
+        return Config.load(self.artver_dir, remembered)
 
     @cached_property
     def cache_dir(self) -> Path:

@@ -11,7 +11,6 @@ import os
 import stat as stat_mod
 from array import array
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, TypeVar
 
 from artver.cache.hashing import hash_bytes, hash_file
@@ -140,6 +139,8 @@ def parallel_map(func: Callable[[T], R], items: list[T], jobs: int) -> list[tupl
 
     def run(chunk: list[T]) -> list[tuple[T, R]]:
         return [(item, func(item)) for item in chunk]
+
+    from concurrent.futures import ThreadPoolExecutor  # threads only when work is parallel
 
     pool = ThreadPoolExecutor(max_workers=workers)
     try:

@@ -88,6 +88,27 @@ class TestRemoteContract:
             *(k for k in after - before if k.endswith(".dir")),
         }
 
+    def test_gc_cloud_deletes_only_what_nothing_references(self, ws, backend, tmp_path):
+        ws.write("data/keep.txt", "kept in every version")
+        ws.write("data/v.txt", "version one")
+        ws.artver("add", "data")
+        backend.add_to(ws)
+        ws.git("add", "-A")
+        ws.git("commit", "-q", "-m", "v1")
+        ws.write("data/v.txt", "version two")
+        ws.artver("add", "data")
+        ws.git("commit", "-q", "-am", "v2")
+        ws.artver("push", "--all-commits")
+        v1, v2 = xxh(b"version one"), xxh(b"version two")
+        ws.artver("gc", "-w", "--cloud", "-f")
+        left = {k.replace("/", "") for k in object_keys(backend)}
+        assert v2 in left and xxh(b"kept in every version") in left and v1 not in left
+        assert len([k for k in left if k.endswith(".dir")]) == 1
+        # The remote still serves the workspace in full to a fresh clone.
+        other = clone(ws, tmp_path)
+        other.artver("pull")
+        assert other.read("data/v.txt") == b"version two"
+
     def test_push_resumes_what_is_missing_and_uploads_the_manifest_last(self, ws, backend):
         make_dataset(ws)
         backend.add_to(ws)

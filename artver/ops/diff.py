@@ -16,7 +16,6 @@ from artver.cache.tree import Manifest
 from artver.history import Commit
 from artver.ops.manifests import ManifestSource
 from artver.ops.revisions import WORKSPACE, Revisions, Tracked, tracked_in_workspace
-from artver.ops.snapshot import take
 from artver.repo import Repo
 
 
@@ -120,6 +119,8 @@ class _Side:
 
 class _WorkspaceSide(_Side):
     def __init__(self, repo: Repo, tracked: dict[str, Tracked]) -> None:
+        from artver.ops.snapshot import take
+
         self.repo = repo
         self._files: dict[str, dict[str, Version]] = {}
         versions = {}

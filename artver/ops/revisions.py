@@ -55,7 +55,9 @@ class Revisions:
     @property
     def history(self) -> History:
         if self._history is None:
-            if self.repo.config.get("core.no_git") is True:
+            from artver.scm import find_git_root
+
+            if find_git_root(self.repo.root) is None:
                 raise RevisionError(
                     "this artver repository is not in Git (`init --no-git`): it has no revisions"
                 )
