@@ -8,7 +8,7 @@ Files are rewritten with ruamel.yaml in round-trip mode so users' comments survi
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,10 +40,9 @@ def level_path(artver_dir: Path | None, level: str) -> Path:
     return artver_dir / ("config.local.yaml" if level == "local" else "config.yaml")
 
 
-def _load_yaml(path: Path, remembered: Any = None) -> dict[str, Any]:
-    """The mapping in a config file. With `remembered` (the state DB), a file parsed before
-    with the same content is not parsed again: loading the YAML parser alone costs more than
-    a quick command's own work."""
+def _load_yaml(path: Path, parse: Callable[[str, str], Any] | None = None) -> dict[str, Any]:
+    """The mapping in a config file; `parse(key, text)` may replace plain YAML parsing (the
+    repository's parse cache)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -52,37 +51,17 @@ def _load_yaml(path: Path, remembered: Any = None) -> dict[str, Any]:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     if all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
         return {}  # comments only: no parser needed
-    if remembered is not None:
-        from artver.cache.hashing import hash_bytes
-
-        key, digest = f"config:{path}", hash_bytes(text.encode("utf-8"))
-        data = _quietly(remembered.parsed, key, digest)
-        if isinstance(data, dict):
-            return data
     from artver.yamlio import YAMLParseError, load_yaml
 
     try:
-        data = load_yaml(text)
+        data = parse(f"config:{path}", text) if parse else load_yaml(text)
     except YAMLParseError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    if remembered is not None:
-        _quietly(remembered.save_parsed, key, digest, data)
     return data
-
-
-def _quietly(func, *args: Any) -> Any:
-    """The parse cache is an optimisation: when the state DB is busy (another process is
-    creating it), parse instead of waiting or failing."""
-    import sqlite3
-
-    try:
-        return func(*args)
-    except sqlite3.Error:
-        return None
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -102,13 +81,15 @@ class Config:
     data: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, artver_dir: Path | None, remembered: Any = None) -> Config:
-        """Every level merged; `remembered` (the state DB) keeps parsed files by content."""
+    def load(
+        cls, artver_dir: Path | None, parse: Callable[[str, str], Any] | None = None
+    ) -> Config:
+        """Every level merged; `parse(key, text)` may replace plain YAML parsing."""
         merged = _merge({}, DEFAULTS)
-        merged = _merge(merged, _load_yaml(global_config_path(), remembered))
+        merged = _merge(merged, _load_yaml(global_config_path(), parse))
         if artver_dir is not None:
-            merged = _merge(merged, _load_yaml(artver_dir / "config.yaml", remembered))
-            merged = _merge(merged, _load_yaml(artver_dir / "config.local.yaml", remembered))
+            merged = _merge(merged, _load_yaml(artver_dir / "config.yaml", parse))
+            merged = _merge(merged, _load_yaml(artver_dir / "config.local.yaml", parse))
         return cls(merged)
 
     def get(self, key: str, default: Any = None) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,10 @@ def is_pointer_file(path: Path | str) -> bool:
     return str(path).endswith(SUFFIX)
 
 
-def load(path: Path, display: str | None = None) -> Pointer:
+def load(
+    path: Path, display: str | None = None, load_yaml: Callable[[str], Any] | None = None
+) -> Pointer:
+    """The pointer file at `path`; `load_yaml` may replace plain YAML parsing (by a cache)."""
     where = display or str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -103,15 +107,18 @@ def load(path: Path, display: str | None = None) -> Pointer:
         raise PointerError(where, "it is not UTF-8 text") from None
     except OSError as exc:
         raise PointerError(where, exc.strerror or str(exc)) from None
-    return parse(text, path, where)
+    return parse(text, path, where, load_yaml)
 
 
-def parse(text: str, path: Path, where: str) -> Pointer:
+def parse(
+    text: str, path: Path, where: str, load_yaml: Callable[[str], Any] | None = None
+) -> Pointer:
     """A pointer from its YAML text (a file in the workspace, or a blob at a Git revision)."""
-    from artver.yamlio import YAMLParseError, load_yaml
+    from artver.yamlio import YAMLParseError
+    from artver.yamlio import load_yaml as plain_yaml
 
     try:
-        data = load_yaml(text)
+        data = (load_yaml or plain_yaml)(text)
     except YAMLParseError as exc:
         raise PointerError(where, f"bad YAML at {exc}") from None
     if not isinstance(data, dict) or "outs" not in data:

@@ -5,11 +5,13 @@ Use-cases (add, status, checkout, ...) live in `artver.ops` and take a Repo.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from artver import scm
 from artver.cache.odb import ObjectStore
@@ -104,10 +106,7 @@ class Repo:
     # -- parts ---------------------------------------------------------------------------------
     @cached_property
     def config(self) -> Config:
-        # The state DB remembers parsed config files, once it exists (creating it is left to
-        # the commands that take the repository lock).
-        remembered = self.state if (self.artver_dir / "state.db").exists() else None
-        return Config.load(self.artver_dir, remembered)
+        return Config.load(self.artver_dir, self.parse_remembered)
 
     @cached_property
     def cache_dir(self) -> Path:
@@ -185,7 +184,35 @@ class Repo:
                     stack.append(Path(entry.path))
 
     def load_pointer(self, path: Path) -> Pointer:
-        return load(path, self.display(path))
+        return load(
+            path, self.display(path), lambda text: self.parse_remembered(f"pointer:{path}", text)
+        )
+
+    def parse_remembered(
+        self, key: str, text: str, parse: Callable[[str], Any] | None = None
+    ) -> Any:
+        """`parse(text)` (default: plain YAML), remembered in the state DB by content: for a
+        quick command, importing the YAML parser costs more than its own work. Without a state
+        DB yet, or while another process holds it, it just parses."""
+        import sqlite3
+
+        from artver.cache.hashing import hash_bytes
+        from artver.state import MISSING
+
+        if parse is None:
+            from artver.yamlio import load_yaml as parse
+        if "state" not in self.__dict__ and not (self.artver_dir / "state.db").exists():
+            return parse(text)
+        digest = hash_bytes(text.encode("utf-8"))
+        try:
+            doc = self.state.parsed(key, digest)
+        except sqlite3.Error:
+            return parse(text)
+        if doc is MISSING:
+            doc = parse(text)
+            with contextlib.suppress(sqlite3.Error):
+                self.state.save_parsed(key, digest, doc)
+        return doc
 
     def pointers(self, targets: list[str] | None = None, cwd: Path | None = None) -> list[Pointer]:
         """Pointers for the targets (data paths or pointer files), or every pointer."""

@@ -29,21 +29,7 @@ class Loaded:
         return self.locks.get(stage.file, {}).get(stage.name)
 
 
-def _cached_yaml(repo: Repo, rel: str, text: str, parse) -> Any:
-    """Parse YAML once per content: the state DB keeps the last parse of each file."""
-    from artver.cache.hashing import hash_bytes
-    from artver.state import MISSING as NOT_CACHED
-
-    digest = hash_bytes(text.encode("utf-8"))
-    doc = repo.state.parsed(rel, digest)
-    if doc is NOT_CACHED:
-        doc = parse(text)
-        repo.state.save_parsed(rel, digest, doc)
-    return doc
-
-
 def load(repo: Repo) -> Loaded:
-    from artver.yamlio import load_yaml
 
     stages: list[Stage] = []
     locks: dict[str, dict[str, LockEntry]] = {}
@@ -53,10 +39,10 @@ def load(repo: Repo) -> Loaded:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise PipelineError(f"cannot read {rel}: {exc.strerror}") from None
-        doc = _cached_yaml(repo, rel, text, lambda t, rel=rel: load_document(t, rel))
+        doc = repo.parse_remembered(rel, text, lambda t, rel=rel: load_document(t, rel))
         stages += parse_file(text, rel, doc)
         locks[rel] = read_lock(
-            repo.root, rel, lambda lock_rel, t: _cached_yaml(repo, lock_rel, t, load_yaml)
+            repo.root, rel, lambda lock_rel, t: repo.parse_remembered(lock_rel, t)
         )
     tracked = [
         repo.rel(p.with_name(p.name.removesuffix(".artver"))) for p in repo.iter_pointer_files()
