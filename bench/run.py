@@ -44,7 +44,8 @@ def log(msg: str) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    names = ", ".join(f"{g.name} ({g.help})" for g in GROUPS.values())
+    # argparse %-formats help texts: a literal "%" (as in "1% change") must be doubled.
+    names = ", ".join(f"{g.name} ({g.help})" for g in GROUPS.values()).replace("%", "%%")
     p.add_argument(
         "--only",
         default=",".join(GROUPS),
