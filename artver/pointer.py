@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,10 +111,37 @@ def load(
     return parse(text, path, where, load_yaml)
 
 
+# The exact text `artver add` writes, for paths whose YAML reading is a plain string (they start
+# with a letter or `_`; `true`, `false` and `null` are excluded below). Such a file is read
+# without the YAML parser: history commands read thousands of them.
+CANONICAL = re.compile(
+    r"outs:\n- path: (?P<path>[A-Za-z_][\w.\-]*(?:/[\w.\-]+)*)\n"
+    r"  hash: xxh3-128\n"
+    r"  oid: (?P<oid>[0-9a-f]{32}(?:\.dir)?)\n"
+    r"  size: (?P<size>0|[1-9][0-9]*)\n"
+    r"(?:  nfiles: (?P<nfiles>0|[1-9][0-9]*)\n)?\Z"
+)
+YAML_WORDS = {"true", "false", "null"}
+
+
+def _canonical(text: str, path: Path) -> Pointer | None:
+    match = CANONICAL.match(text)
+    if match is None:
+        return None
+    data_path = match["path"]
+    if data_path.lower() in YAML_WORDS or {".", ".."} & set(data_path.split("/")):
+        return None
+    nfiles = int(match["nfiles"]) if match["nfiles"] is not None else None
+    return Pointer(path, [Output(data_path, match["oid"], int(match["size"]), nfiles)])
+
+
 def parse(
     text: str, path: Path, where: str, load_yaml: Callable[[str], Any] | None = None
 ) -> Pointer:
     """A pointer from its YAML text (a file in the workspace, or a blob at a Git revision)."""
+    canonical = _canonical(text, path)
+    if canonical is not None:
+        return canonical
     from artver.yamlio import YAMLParseError
     from artver.yamlio import load_yaml as plain_yaml
 
