@@ -218,23 +218,30 @@ def push(
     # Objects missing from the local cache are fine when the remote has them already (a clone
     # that never pulled the data can still push its code): ask before calling them lost.
     lacking: dict[str, list[str]] = {}  # file or directory -> the objects the cache lacks
+    local: dict[str, bool] = {}  # one stat per object, however many manifests list it
+
+    def in_cache(oid: str) -> bool:
+        if oid not in local:
+            local[oid] = repo.odb.exists(oid)
+        return local[oid]
+
     for oid, art in by_oid.items():
         if oid in dirs_there:
             continue
-        if not repo.odb.exists(oid):
+        if not in_cache(oid):
             if oid.endswith(".dir"):  # not on the remote either: checked above
                 not_local[art.shown].append(oid)
             else:
                 lacking[oid] = [oid]
             continue
         if oid.endswith(".dir"):
-            manifest = repo.odb.read_manifest(oid)
-            absent = [e.oid for e in manifest.entries if not repo.odb.exists(e.oid)]
+            members = repo.odb.read_manifest_oids(oid)
+            absent = [o for o in members if not in_cache(o)]
             if absent:
                 lacking[oid] = absent
                 continue
-            for entry in manifest.entries:
-                owners.setdefault(entry.oid, art.shown)
+            for member in members:
+                owners.setdefault(member, art.shown)
             dirs_todo.append(oid)
         else:
             owners.setdefault(oid, art.shown)
@@ -245,9 +252,9 @@ def push(
             if any(o not in already for o in absent):
                 not_local[shown].extend(o for o in absent if o not in already)
             elif oid.endswith(".dir"):  # the rest of its files are local: send them, then it
-                for entry in repo.odb.read_manifest(oid).entries:
-                    if entry.oid not in already:
-                        owners.setdefault(entry.oid, shown)
+                for member in repo.odb.read_manifest_oids(oid):
+                    if member not in already:
+                        owners.setdefault(member, shown)
                 dirs_todo.append(oid)
             else:
                 result.up_to_date += 1
@@ -315,7 +322,7 @@ def _fetch_runs(repo: Repo, remote: Remote) -> int:
 
 
 def _any_in(repo: Repo, dir_oid: str, oids: set[str]) -> bool:
-    return bool(oids) and any(e.oid in oids for e in repo.odb.read_manifest(dir_oid).entries)
+    return bool(oids) and any(o in oids for o in repo.odb.read_manifest_oids(dir_oid))
 
 
 def _is_corrupt(exc: BaseException) -> bool:
