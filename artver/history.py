@@ -57,6 +57,7 @@ class History:
             ) from None
         self._wanted = wanted
         self._memo: dict[bytes, tuple[tuple[str, bytes], ...]] = {}
+        self._headers: dict[str, tuple[bytes, list[str]]] = {}
         self.shallow = {s.decode() for s in self._repo.get_shallow()}
 
     def __enter__(self) -> History:
@@ -153,9 +154,12 @@ class History:
                 ) from None
             raise ShallowHistoryError(rev) from None
 
-    def _parents(self, sha: str, rev: str) -> list[str]:
-        """Parent SHAs from the commit's raw header: no Commit object is built, which makes
-        walking back `HEAD~500` several times faster."""
+    def _header(self, sha: str, rev: str) -> tuple[bytes, list[str]]:
+        """(tree id, parent SHAs) from the commit's raw header, remembered: no Commit object is
+        built, and a walk followed by a read of each commit's tree reads each commit once."""
+        known = self._headers.get(sha)
+        if known is not None:
+            return known
         try:
             kind, raw = self._repo.object_store.get_raw(sha.encode())
         except KeyError:
@@ -163,8 +167,17 @@ class History:
             raise
         if kind != 1:  # not a commit
             raise RevisionError(f"{sha[:12]} (reached from {rev!r}) is not a commit")
-        header = raw.split(b"\n\n", 1)[0]
-        return [line[7:].decode() for line in header.split(b"\n") if line.startswith(b"parent ")]
+        tree, parents = b"", []
+        for line in raw.split(b"\n\n", 1)[0].split(b"\n"):
+            if line.startswith(b"tree "):
+                tree = line[5:]
+            elif line.startswith(b"parent "):
+                parents.append(line[7:].decode())
+        self._headers[sha] = (tree, parents)
+        return tree, parents
+
+    def _parents(self, sha: str, rev: str) -> list[str]:
+        return self._header(sha, rev)[1]
 
     def _parent(self, sha: str, n: int, rev: str) -> str:
         if sha in self.shallow:
@@ -232,7 +245,7 @@ class History:
     # -- files of a commit -------------------------------------------------------------------
     def files_at(self, sha: str) -> tuple[tuple[str, bytes], ...]:
         """(path, blob id) of every wanted file in the commit's tree."""
-        return self._wanted_in(self._commit(sha, sha[:12]).tree)
+        return self._wanted_in(self._header(sha, sha[:12])[0])
 
     def _wanted_in(self, tree_id: bytes) -> tuple[tuple[str, bytes], ...]:
         known = self._memo.get(tree_id)
@@ -262,7 +275,7 @@ class History:
         """The bytes of `path` in the commit's tree; None when it has no such file."""
         from dulwich.object_store import tree_lookup_path
 
-        tree = self._commit(sha, sha[:12]).tree
+        tree = self._header(sha, sha[:12])[0]
         try:
             mode, blob = tree_lookup_path(
                 self._repo.object_store.__getitem__, tree, path.encode("utf-8", "surrogateescape")
