@@ -7,10 +7,8 @@ are shown only with -v.
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import sys
-import traceback
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -79,6 +77,8 @@ def _repo():
 
 def _git_add_hint(paths: list[Path]) -> None:
     if paths:
+        import shlex
+
         shown = " ".join(shlex.quote(p) for p in sorted({os.path.relpath(p) for p in paths}))
         out.info(f"\nTo track the changes with git, run:\n\n    git add {shown}\n")
 
@@ -382,6 +382,12 @@ def _only_the_command_named(args: list[str]) -> None:
         app.registered_commands, app.registered_groups = commands, groups
 
 
+def _print_traceback() -> None:
+    import traceback
+
+    traceback.print_exc()
+
+
 def run() -> None:
     """Run the CLI with the one error guard."""
     signal.signal(signal.SIGINT, _interrupted)
@@ -391,12 +397,12 @@ def run() -> None:
         app(args=args, prog_name="artver")
     except ArtverError as exc:
         if out.verbose:
-            traceback.print_exc()
+            _print_traceback()
         out.error(str(exc))
         sys.exit(exc.exit_code)
     except Exception as exc:  # a bug or an unexpected OS condition: still no traceback
         if out.verbose:
-            traceback.print_exc()
+            _print_traceback()
             sys.exit(1)
         out.error(f"{type(exc).__name__}: {exc} (run with -v for the traceback)")
         sys.exit(1)
