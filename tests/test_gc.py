@@ -206,3 +206,23 @@ def test_corrupt_pointer_at_a_revision_names_commit_and_file(versions: Workspace
     res = versions.artver("diff", "HEAD~1", "HEAD", expect=1)
     assert_error(res, "data.artver at HEAD~1")
     versions.artver("gc", "-w", "-f")  # the workspace alone is fine
+
+
+def test_cloud_gc_leaves_the_remote_run_cache_alone(ws: Workspace, tmp_path):
+    remote = tmp_path / "store"
+    ws.artver("remote", "add", "-d", "origin", str(remote))
+    ws.write(
+        "artver.yaml",
+        "stages:\n  gen:\n"
+        "    cmd: python3 -c \"open('out.txt','w').write(open('in.txt').read())\"\n"
+        "    deps: [in.txt]\n    outs: [out.txt]\n",
+    )
+    ws.write("in.txt", "first")
+    ws.artver("repro")
+    ws.artver("push", "--run-cache")
+    runs = sorted(p.relative_to(remote) for p in (remote / "runs").glob("??/*"))
+    assert len(runs) == 1
+    res = ws.artver("gc", "-w", "--cloud", "--dry-run")
+    assert "(remote origin)" not in res.stdout  # nothing to delete; run keys are not objects
+    ws.artver("gc", "-w", "--cloud", "-f")
+    assert sorted(p.relative_to(remote) for p in (remote / "runs").glob("??/*")) == runs

@@ -82,8 +82,8 @@ class Remote:
         ids = set()
         for path in found:
             parts = path.rsplit("/", 2)
-            if len(parts) < 3:
-                continue
+            if len(parts) < 3 or parts[0].rsplit("/", 1)[-1] == "runs":
+                continue  # run-cache entries (`runs/<2>/<30>`) are not objects
             shard, name = parts[1], parts[2]
             if len(shard) == 2 and OBJECT_NAME.match(name):
                 ids.add(shard + name)
