@@ -133,13 +133,18 @@ def test_symlinked_workspace_files_are_not_broken(ws: Workspace):
     (ws.root / "data.artver").write_text(text)
 
 
-def test_run_cache_entries_of_deleted_outputs_are_dropped(ws: Workspace):
+def copying_stage(ws: Workspace) -> None:
+    """A one-stage pipeline that copies in.txt to out.txt (a run-cache entry per input)."""
     ws.write(
         "artver.yaml",
         "stages:\n  gen:\n"
         "    cmd: python3 -c \"open('out.txt','w').write(open('in.txt').read())\"\n"
         "    deps: [in.txt]\n    outs: [out.txt]\n",
     )
+
+
+def test_run_cache_entries_of_deleted_outputs_are_dropped(ws: Workspace):
+    copying_stage(ws)
     ws.write("in.txt", "first")
     ws.artver("repro")
     ws.write("in.txt", "second")
@@ -211,12 +216,7 @@ def test_corrupt_pointer_at_a_revision_names_commit_and_file(versions: Workspace
 def test_cloud_gc_leaves_the_remote_run_cache_alone(ws: Workspace, tmp_path):
     remote = tmp_path / "store"
     ws.artver("remote", "add", "-d", "origin", str(remote))
-    ws.write(
-        "artver.yaml",
-        "stages:\n  gen:\n"
-        "    cmd: python3 -c \"open('out.txt','w').write(open('in.txt').read())\"\n"
-        "    deps: [in.txt]\n    outs: [out.txt]\n",
-    )
+    copying_stage(ws)
     ws.write("in.txt", "first")
     ws.artver("repro")
     ws.artver("push", "--run-cache")
