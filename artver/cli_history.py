@@ -160,12 +160,12 @@ def gc(
     force: Annotated[bool, typer.Option("-f", "--force", help="Do not ask to confirm.")] = False,
 ) -> None:
     """Remove cached objects that nothing in the chosen scope references."""
-    from artver.errors import ArtverError
+    from artver.errors import ArtverError, UsageError
     from artver.ops.gc import Scope
     from artver.ops.gc import gc as do_gc
 
     if remote and not cloud:
-        raise ArtverError("-r/--remote only applies with --cloud")
+        raise UsageError("-r/--remote only applies with --cloud")
     scope = Scope(workspace, all_branches, all_tags, all_commits)
 
     def confirm(plan) -> bool:
