@@ -121,7 +121,6 @@ class _WorkspaceSide(_Side):
     def __init__(self, repo: Repo, tracked: dict[str, Tracked]) -> None:
         from artver.ops.snapshot import take
 
-        self.repo = repo
         self._files: dict[str, dict[str, Version]] = {}
         versions = {}
         for path, item in tracked.items():
