@@ -45,7 +45,7 @@ class Plan:
     """What gc would delete, and how much it frees."""
 
     scope: Scope
-    kept: int  # referenced objects
+    kept: int  # objects in the cache that stay
     local: dict[str, int]  # oid -> size in the cache
     remote_name: str | None = None
     remote: list[str] = field(default_factory=list)
@@ -117,10 +117,10 @@ def gc(
             remote = open_remote(repo.config, remote_name, repo.root)
             on_remote = guard_remote(remote, remote.list_all)  # unreachable: stop here
         keep, warnings = referenced(repo, scope, manifests)
-        plan = Plan(scope, len(keep), {}, warnings=warnings)
-        plan.shared_cache = bool(repo.config.get("cache.dir"))
         local = cached_objects(str(repo.cache_dir))
-        plan.local = {oid: local[oid] for oid in unreferenced(local, keep)}
+        going = {oid: local[oid] for oid in unreferenced(local, keep)}
+        plan = Plan(scope, len(local) - len(going), going, warnings=warnings)
+        plan.shared_cache = bool(repo.config.get("cache.dir"))
         if remote is not None:
             plan.remote_name = remote.name
             plan.remote = unreferenced(on_remote, keep)
