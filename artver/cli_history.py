@@ -47,14 +47,11 @@ def diff(
     if not changes:
         out.info(f"No changes between {_side(result.old)} and {_side(result.new)}.")
         return
-    if changes.added:
-        out.result("Added:")
-        for path, v in changes.added.items():
-            out.result(_row(_dir_name(path, v), _size(v.size)))
-    if changes.deleted:
-        out.result("Deleted:")
-        for path, v in changes.deleted.items():
-            out.result(_row(_dir_name(path, v), _size(v.size)))
+    for title, found in (("Added:", changes.added), ("Deleted:", changes.deleted)):
+        if found:
+            out.result(title)
+        for path, v in found.items():
+            out.result(_row(_dir_name(path, v), _size(v.size) + _file_count(result, path)))
     if changes.modified:
         out.result("Modified:")
         for path, (old, new) in changes.modified.items():
@@ -89,6 +86,15 @@ def _print_inside(inner: Any) -> None:
         out.result(_row(f"    ~ {path}", f"{_size(old.size)} -> {_size(new.size)}"))
     for path, (old_path, v) in inner.changes.renamed.items():
         out.result(_row(f"    > {old_path} -> {path}", _size(v.size)))
+
+
+def _file_count(result: Any, path: str) -> str:
+    """` (N files)` after an added or deleted directory whose manifest is known."""
+    inner = result.inside.get(path)
+    if inner is None or inner.changes is None:
+        return ""
+    n = len(inner.changes.added) + len(inner.changes.deleted)
+    return f" ({plural(n, 'file')})"
 
 
 def _row(name: str, size: str) -> str:
@@ -127,7 +133,7 @@ def _changes_json(changes: Any) -> dict[str, Any]:
 
 def _diff_json(result: Any) -> dict[str, Any]:
     doc = {"old": result.old, "new": result.new, **_changes_json(result.changes)}
-    for entry in doc["modified"]:
+    for entry in doc["modified"] + doc["added"] + doc["deleted"]:
         inner = result.inside.get(entry["path"])
         if inner is not None:
             entry["files"] = _changes_json(inner.changes) if inner.changes else None

@@ -145,6 +145,15 @@ def test_diff_against_the_workspace_sees_data_not_yet_added(ws: Workspace):
     (ws.root / "fresh.bin").unlink()
     doc = json.loads(ws.artver("diff", "--json").stdout)
     assert doc["added"] == []
+    # A new directory: every file in it is listed as added.
+    ws.write("more/x.txt", "x")
+    ws.write("more/sub/y.txt", "yy")
+    ws.artver("add", "more")
+    doc = json.loads(ws.artver("diff", "--json").stdout)
+    assert [e["path"] for e in doc["added"][0]["files"]["added"]] == ["sub/y.txt", "x.txt"]
+    assert doc["summary"]["files added"] == 2
+    text = ws.artver("diff").stdout
+    assert any(line.split() == ["more/", "3", "B", "(2", "files)"] for line in text.splitlines())
 
 
 def test_stage_outputs_are_diffed_like_tracked_data(ws: Workspace):

@@ -88,7 +88,7 @@ class DiffResult:
     old: dict[str, Any]
     new: dict[str, Any]
     changes: Changes
-    inside: dict[str, DirChanges]  # modified directory -> its file changes
+    inside: dict[str, DirChanges]  # changed directory -> its file changes
 
     def summary(self) -> dict[str, int]:
         counts = self.changes.counts()
@@ -152,6 +152,13 @@ def _rev_side(revisions: Revisions, commit: Commit) -> _Side:
     return _Side({p: Version(t.oid, t.size) for p, t in tracked.items()})
 
 
+def _inside(old: dict[str, Version] | str, new: dict[str, Version] | str) -> DirChanges:
+    """The file changes between two file maps, or why they are unknown (a string)."""
+    if isinstance(old, str) or isinstance(new, str):
+        return DirChanges(None, old if isinstance(old, str) else str(new))
+    return DirChanges(compare(old, new))
+
+
 def diff(
     repo: Repo, a: str | None = None, b: str | None = None, remote: str | None = None
 ) -> DiffResult:
@@ -169,15 +176,15 @@ def diff(
     manifests = ManifestSource(repo, remote)
     inside: dict[str, DirChanges] = {}
     for path, (before, after) in changes.modified.items():
-        if not (before.is_dir and after.is_dir):
-            continue
-        old_files = old_side.files(path, manifests)
-        new_files = new_side.files(path, manifests)
-        if isinstance(old_files, str) or isinstance(new_files, str):
-            why = old_files if isinstance(old_files, str) else new_files
-            inside[path] = DirChanges(None, str(why))
-        else:
-            inside[path] = DirChanges(compare(old_files, new_files))
+        if before.is_dir and after.is_dir:
+            inside[path] = _inside(old_side.files(path, manifests), new_side.files(path, manifests))
+    # An added or deleted directory: every file in it was added or deleted.
+    for path, version in changes.added.items():
+        if version.is_dir:
+            inside[path] = _inside({}, new_side.files(path, manifests))
+    for path, version in changes.deleted.items():
+        if version.is_dir:
+            inside[path] = _inside(old_side.files(path, manifests), {})
     old_info = {"rev": old_rev, "commit": old_commit.sha}
     new_info = {"rev": b, "commit": new_commit.sha} if new_commit else {"rev": WORKSPACE}
     return DiffResult(old_info, new_info, changes, inside)
