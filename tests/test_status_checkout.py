@@ -193,3 +193,16 @@ def test_checkout_after_cloning_restores_from_a_shared_cache(ws, tmp_path):
     other = Workspace(clone)
     other.artver("checkout")
     assert other.read("data/a.txt") == b"shared bytes"
+
+
+def test_add_again_restores_an_object_deleted_from_the_cache(ws, tmp_path):
+    ws.write("d/a.txt", "one")
+    ws.write("d/b.txt", "two")
+    ws.artver("add", "d")
+    ws.artver("remote", "add", "-d", "origin", str(tmp_path / "store"))
+    ws.cache_object(xxh(b"one")).unlink()  # damage behind artver's back; the workspace is fine
+    res = ws.artver("push", expect=1)
+    assert "`artver add` the data again" in res.stderr
+    ws.artver("add", "d")  # what the error suggests: the workspace still has the bytes
+    assert ws.cache_object(xxh(b"one")).read_bytes() == b"one"
+    ws.artver("push")

@@ -154,6 +154,9 @@ def restore(
         _note_missing_objects(repo, job, missing)
         jobs.append(job)
     if missing:
+        # Objects went missing behind artver's back: no directory is known complete any more,
+        # so the next `add` or `fetch` checks every object again instead of trusting the mark.
+        repo.state.forget_complete()
         raise MissingObjectsError(missing)
     if not force:
         lost = [

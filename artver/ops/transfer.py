@@ -294,6 +294,7 @@ def push(
         for oid in outcome.missing:
             not_local[owners.get(oid, oid)].append(oid)
     if not_local:
+        repo.state.forget_complete()  # see checkout: the next add re-checks every object
         raise NotInCacheError(dict(not_local), str(remote), result.transferred)
     return result
 
