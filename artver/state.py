@@ -57,23 +57,17 @@ class StateDB:
 
         db = sqlite_utils.Database(conn)
         db.execute("PRAGMA journal_mode = WAL")
-        with db.atomic():
-            if "hashes" not in db.table_names():
-                db["hashes"].create(
-                    {"path": str, "inode": int, "mtime_ns": int, "size": int, "oid": str},
-                    pk="path",
-                )
-            if "trees" not in db.table_names():
-                db["trees"].create({"path": str, "fingerprint": str, "oid": str}, pk="path")
-            if "complete_dirs" not in db.table_names():
-                db["complete_dirs"].create({"oid": str}, pk="oid")
-            if "kv" not in db.table_names():
-                db["kv"].create({"key": str, "value": str}, pk="key")
-            if "parsed" not in db.table_names():
-                db["parsed"].create({"path": str, "digest": str, "data": bytes}, pk="path")
-            if "remote_dirs" not in db.table_names():
-                db["remote_dirs"].create({"remote": str, "oid": str}, pk=("remote", "oid"))
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        # Several artver processes may open a new state DB at once: the first to get the write
+        # lock creates the tables, the others wait for it (busy_timeout) and find them made.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                _create_tables(db)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -221,3 +215,19 @@ class StateDB:
         if rows:
             with self._transaction():
                 self.conn.executemany("DELETE FROM remote_dirs WHERE remote = ? AND oid = ?", rows)
+
+
+def _create_tables(db) -> None:
+    """The tables of SCHEMA_VERSION that are not there yet (inside the caller's transaction)."""
+    tables = set(db.table_names())
+    schema = {
+        "hashes": ({"path": str, "inode": int, "mtime_ns": int, "size": int, "oid": str}, "path"),
+        "trees": ({"path": str, "fingerprint": str, "oid": str}, "path"),
+        "complete_dirs": ({"oid": str}, "oid"),
+        "kv": ({"key": str, "value": str}, "key"),
+        "parsed": ({"path": str, "digest": str, "data": bytes}, "path"),
+        "remote_dirs": ({"remote": str, "oid": str}, ("remote", "oid")),
+    }
+    for name, (columns, pk) in schema.items():
+        if name not in tables:
+            db[name].create(columns, pk=pk)
