@@ -190,6 +190,9 @@ class S3Backend(Backend):
     def _key_url(self, key: str) -> str:
         return f"{self.endpoint}/{self.bucket}/{urllib.parse.quote(self.prefix + '/' + key)}"
 
+    def get(self, key: str) -> bytes:
+        return http("GET", self._key_url(key), headers=self.AUTH)
+
     # moto answers unsigned object requests as anonymous ones (403); with its authentication
     # off (the default) any signature passes, so a well-formed header with a dummy one does.
     AUTH: ClassVar[dict[str, str]] = {
@@ -285,9 +288,10 @@ class DyingProxy:
     """A TCP proxy on loopback that forwards to `port` until `budget` bytes went upstream, then
     drops every connection and stops listening: a server that dies mid-transfer."""
 
-    def __init__(self, upstream_port: int, budget: int) -> None:
+    def __init__(self, upstream_port: int, budget: int, delay: float = 0.0) -> None:
         self.upstream = upstream_port
         self.budget = budget
+        self.delay = delay  # seconds per chunk either way: a slow link
         self.sent = 0
         self.lock = threading.Lock()
         self.sockets: list[socket.socket] = []
@@ -324,6 +328,8 @@ class DyingProxy:
                     if over:
                         self.kill()
                         return
+                if self.delay:
+                    time.sleep(self.delay)
                 dst.sendall(chunk)
         except OSError:
             pass

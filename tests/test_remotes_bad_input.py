@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
 from tests.conftest import Workspace, git, xxh
 from tests.remotes_fixtures import (
+    OBJECT_KEY,
     REMOTE_ENV,
     DyingProxy,
     GCSBackend,
@@ -220,3 +225,72 @@ def test_remote_commands_round_trip_the_config(ws, tmp_path):
 def test_remote_env_is_complete():
     # The fixtures keep every test off cloud metadata services (which are not on loopback).
     assert REMOTE_ENV["AWS_EC2_METADATA_DISABLED"] == "true"
+
+
+def _interrupt_when(proc: subprocess.Popen, started) -> str:
+    """Send Ctrl-C once `started()` says the transfer is under way; the stderr it printed."""
+    deadline = time.monotonic() + 60
+    while not started() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the transfer ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    return err
+
+
+def _artver_process(ws: Workspace, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "artver", *args],
+        cwd=ws.root,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=dict(os.environ),
+    )
+
+
+def test_ctrl_c_mid_push_and_mid_pull_leave_everything_whole(
+    ws, moto_endpoint, tmp_path, remote_env
+):
+    tracked(ws, count=60, size=20_000)
+    backend = S3Backend(moto_endpoint, "b-ctrl-c")
+    backend.create_bucket()
+    port = int(moto_endpoint.rsplit(":", 1)[1])
+    slow = DyingProxy(port, budget=10**12, delay=0.005)  # a slow link: push takes seconds
+    try:
+        S3Backend(f"http://127.0.0.1:{slow.port}", "b-ctrl-c").add_to(ws)
+        ws.git("add", "-A")
+        ws.git("commit", "-q", "-m", "remote")
+        proc = _artver_process(ws, "push", "-j", "2")
+        err = _interrupt_when(proc, lambda: slow.sent > 200_000)
+    finally:
+        slow.kill()
+    assert proc.returncode == 130, err
+    assert "error: interrupted" in err and "Traceback" not in err
+    keys = [k for k in backend.listing() if OBJECT_KEY.match(k)]
+    assert 0 < len(keys) < 61
+    assert not any(k.endswith(".dir") for k in keys)  # the manifest never goes before its files
+    for key in keys:  # what is there is whole: each object's bytes hash to its name
+        assert xxh(backend.get(key)) == key.replace("/", ""), key
+
+    ws.artver("remote", "modify", "origin", "endpointurl", moto_endpoint)
+    ws.artver("push")
+    assert len([k for k in backend.listing() if OBJECT_KEY.match(k)]) == 61
+
+    clone = Workspace(tmp_path / "clone")
+    git("clone", "-q", str(ws.root), str(clone.root), cwd=tmp_path)
+    slow = DyingProxy(port, budget=10**12, delay=0.005)
+    try:
+        clone.artver("remote", "modify", "origin", "endpointurl", f"http://127.0.0.1:{slow.port}")
+        proc = _artver_process(clone, "pull", "-j", "2")
+        cache = clone.root / ".artver" / "cache"
+        err = _interrupt_when(proc, lambda: len(list(cache.glob("??/*"))) >= 5)
+    finally:
+        slow.kill()
+    assert proc.returncode == 130, err
+    assert "error: interrupted" in err and "Traceback" not in err
+    assert not (clone.root / "data").exists()  # nothing checked out half-way
+    assert_cache_sound(clone.root / ".artver" / "cache")
+    clone.artver("remote", "modify", "origin", "endpointurl", moto_endpoint)
+    clone.artver("pull")
+    assert clone.files("data") == ws.files("data")
