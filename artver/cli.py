@@ -393,6 +393,10 @@ def run() -> None:
     signal.signal(signal.SIGINT, _interrupted)
     try:
         args = _hoist_global_flags(sys.argv[1:])
+        if "-v" in args or "--verbose" in args:
+            import logging
+
+            logging.basicConfig(level=logging.WARNING)  # libraries' own warnings, for bug reports
         _only_the_command_named(args)
         app(args=args, prog_name="artver")
     except ArtverError as exc:

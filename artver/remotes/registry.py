@@ -86,9 +86,24 @@ def _missing_package(protocol: str, exc: BaseException) -> UnsupportedProtocolEr
     )
 
 
+# Storage libraries log their retries, with tracebacks, at WARNING and above; with no handler
+# configured, Python would print those to stderr. artver reports each failure once, itself.
+LIBRARY_LOGGERS = ("fsspec", "s3fs", "gcsfs", "aiobotocore", "botocore", "google", "urllib3")
+
+
+def _quiet_library_logs() -> None:
+    import logging
+
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+
+
 def make_filesystem(loc: Location, options: dict[str, Any]) -> tuple[Any, str]:
     """(fsspec filesystem, root path on it) for a remote's location and config options."""
     check_protocol_known(loc.protocol)
+    _quiet_library_logs()
     try:
         if loc.protocol == "file":
             from fsspec.implementations.local import LocalFileSystem
