@@ -88,6 +88,20 @@ class TestRemoteContract:
             *(k for k in after - before if k.endswith(".dir")),
         }
 
+    def test_push_replaces_a_truncated_object(self, ws, backend, tmp_path):
+        make_dataset(ws)
+        backend.add_to(ws)
+        ws.git("add", "-A")
+        ws.git("commit", "-q", "-m", "remote")
+        data = DATASET["data/nested/deeper/still/leaf.bin"]
+        oid = xxh(data)
+        # What an upload cut mid-way leaves on a store that does not write atomically.
+        backend.put(f"{oid[:2]}/{oid[2:]}", data[:1000])
+        ws.artver("push")
+        other = clone(ws, tmp_path)
+        other.artver("pull")
+        assert other.read("data/nested/deeper/still/leaf.bin") == data
+
     def test_gc_cloud_deletes_only_what_nothing_references(self, ws, backend, tmp_path):
         ws.write("data/keep.txt", "kept in every version")
         ws.write("data/v.txt", "version one")

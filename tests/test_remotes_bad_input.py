@@ -185,8 +185,9 @@ def test_storage_libraries_log_no_tracebacks():
     assert proc.stderr == ""
 
 
-# S3 only: the GCS emulator stores the truncated body of an upload cut mid-way (real GCS, like
-# S3, creates no object then), which a rerun push would take for a whole object.
+# S3 only: against a GCS server that died, gcsfs retries each request for ~35 s before giving
+# up. (The GCS emulator also keeps the truncated body of an upload cut mid-way, which push then
+# replaces: `test_push_replaces_a_truncated_object`.)
 def test_server_dying_mid_push_then_a_rerun_completes(ws, moto_endpoint, tmp_path, remote_env):
     endpoint = moto_endpoint
     tracked(ws, count=40, size=20_000)

@@ -162,35 +162,63 @@ def guard_remote(remote: Remote, func, *args, note: str = ""):
 
 
 # -- what the remote has ---------------------------------------------------------------------------
-def present_on(remote: Remote, oids: list[str], jobs: int) -> set[str]:
-    """The subset of `oids` the remote holds, with as few requests as the count allows."""
+def present_on(
+    remote: Remote, oids: list[str], jobs: int, expected: dict[str, int] | None = None
+) -> set[str]:
+    """The subset of `oids` the remote holds, with as few requests as the count allows. With
+    `expected` sizes, an object of another size counts as absent: an upload cut short on a
+    store that does not write atomically leaves a truncated object, which must be sent again."""
     if not oids:
         return set()
     shards = transfer.prefixes(oids)
     strategy = transfer.choose_strategy(len(oids), len(shards), None)
     if strategy == "exists":
-        return _ask_each(remote, oids, jobs)
+        return _whole(_ask_each(remote, oids, jobs), expected)
     # Listing one needed shard first tells how full the remote is (and is needed anyway).
     first = guard_remote(remote, remote.list_prefix, shards[0])
     wanted = set(oids)
     strategy = transfer.choose_strategy(len(oids), len(shards), len(first))
     if strategy == "exists":
         rest = [o for o in oids if o[:2] != shards[0]]
-        return (wanted & first) | _ask_each(remote, rest, jobs)
+        found = {o: first[o] for o in wanted & first.keys()} | _ask_each(remote, rest, jobs)
+        return _whole(found, expected)
     if strategy == "list-all":
-        return wanted & guard_remote(remote, remote.list_all)
+        listed_all = guard_remote(remote, remote.list_all)
+        return _whole({o: listed_all[o] for o in wanted & listed_all.keys()}, expected)
     listed = transfer.parallel_calls(
         lambda shard: guard_remote(remote, remote.list_prefix, shard), shards[1:], jobs
     )
-    there = set(first)
-    for _, found in listed:
-        there |= found  # type: ignore[operator]
-    return there & wanted
+    there = dict(first)
+    for _, found_in_shard in listed:
+        there.update(found_in_shard)  # type: ignore[arg-type]
+    return _whole({o: there[o] for o in wanted & there.keys()}, expected)
 
 
-def _ask_each(remote: Remote, oids: list[str], jobs: int) -> set[str]:
-    answers = transfer.parallel_calls(lambda o: guard_remote(remote, remote.exists, o), oids, jobs)
-    return {oid for oid, there in answers if there}
+def _local_sizes(repo: Repo, oids: list[str]) -> dict[str, int]:
+    """{object id: size} of those of `oids` in the local cache."""
+    sizes = {}
+    for oid in oids:
+        try:
+            sizes[oid] = os.stat(repo.odb.path_of(oid)).st_size
+        except FileNotFoundError:
+            continue
+    return sizes
+
+
+def _ask_each(remote: Remote, oids: list[str], jobs: int) -> dict[str, int | None]:
+    answers = transfer.parallel_calls(lambda o: guard_remote(remote, remote.size, o), oids, jobs)
+    return {oid: size for oid, size in answers if size is not None}  # type: ignore[misc]
+
+
+def _whole(found: dict[str, int | None], expected: dict[str, int] | None) -> set[str]:
+    """The objects found whose size is the expected one (or unknown on either side). Pure."""
+    if not expected:
+        return set(found)
+    return {
+        oid
+        for oid, size in found.items()
+        if size is None or size < 0 or oid not in expected or expected[oid] == size
+    }
 
 
 # -- push ------------------------------------------------------------------------------------------
@@ -206,7 +234,7 @@ def push(
     remembered = repo.state.remote_complete(remote.key, dirs)
 
     # One check per directory: is its manifest there? If so, so are all its files.
-    dirs_there = present_on(remote, dirs, njobs)
+    dirs_there = present_on(remote, dirs, njobs, _local_sizes(repo, dirs))
     lost = remembered - dirs_there
     repo.state.forget_remote_complete(remote.key, lost)
     repo.state.mark_remote_complete(remote.key, dirs_there - remembered)
@@ -260,7 +288,7 @@ def push(
                 result.up_to_date += 1
 
     files = sorted(owners)
-    there = present_on(remote, files, njobs)
+    there = present_on(remote, files, njobs, _local_sizes(repo, files))
     result.up_to_date += len(there)
     todo = transfer.missing(files, there)
     sizes = {oid: os.path.getsize(repo.odb.path_of(oid)) for oid in todo}

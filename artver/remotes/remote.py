@@ -59,44 +59,54 @@ class Remote:
         return f"{self.root}/{oid[:2]}/{oid[2:]}"
 
     # -- what is there -----------------------------------------------------------------------
-    def list_prefix(self, prefix: str) -> set[str]:
-        """Every object id on the remote starting with the two hex digits `prefix`."""
+    def list_prefix(self, prefix: str) -> dict[str, int | None]:
+        """{object id: size} of every object on the remote starting with the two hex digits
+        `prefix` (a size is None where the store does not say)."""
         base = f"{self.root}/{prefix}"
         try:
-            found = self.fs.find(base, withdirs=False, detail=False)
+            found = self.fs.find(base, withdirs=False, detail=True)
         except FileNotFoundError:
             if self.protocol == "file" and not os.path.exists(base):
-                return set()
+                return {}
             raise
-        names = (p.rsplit("/", 1)[-1] for p in found)
-        return {prefix + n for n in names if OBJECT_NAME.match(n)}
+        ids = {}
+        for path, info in found.items():
+            name = path.rsplit("/", 1)[-1]
+            if OBJECT_NAME.match(name):
+                ids[prefix + name] = _size(info)
+        return ids
 
-    def list_all(self) -> set[str]:
-        """Every object id on the remote (for small remotes: one listing beats 256)."""
+    def list_all(self) -> dict[str, int | None]:
+        """{object id: size} of every object on the remote (for small remotes: one listing
+        beats 256)."""
         try:
-            found = self.fs.find(self.root, withdirs=False, detail=False)
+            found = self.fs.find(self.root, withdirs=False, detail=True)
         except FileNotFoundError:
             if self.protocol == "file" and not os.path.exists(self.root):
-                return set()
+                return {}
             raise
-        ids = set()
-        for path in found:
+        ids = {}
+        for path, info in found.items():
             parts = path.rsplit("/", 2)
             if len(parts) < 3 or parts[0].rsplit("/", 1)[-1] == "runs":
                 continue  # run-cache entries (`runs/<2>/<30>`) are not objects
             shard, name = parts[1], parts[2]
             if len(shard) == 2 and OBJECT_NAME.match(name):
-                ids.add(shard + name)
+                ids[shard + name] = _size(info)
         return ids
 
-    def exists(self, oid: str) -> bool:
+    def size(self, oid: str) -> int | None:
+        """The size of object `oid` on the remote; -1 when there but unsized; None if absent."""
         try:
-            self.fs.info(self.path_of(oid))
-            return True
+            found = _size(self.fs.info(self.path_of(oid)))
+            return -1 if found is None else found
         except FileNotFoundError:
             if self.protocol in ("s3", "gs"):
                 self.check_bucket()
-            return False
+            return None
+
+    def exists(self, oid: str) -> bool:
+        return self.size(oid) is not None
 
     def check_bucket(self) -> None:
         """Raise BucketMissingError when the bucket itself is not there."""
@@ -226,6 +236,11 @@ CREDENTIAL_NAMES = {
 }
 CREDENTIAL_WORDS = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "Forbidden")
 SERVER_DOWN_WORDS = ("InternalError", "ServiceUnavailable", "SlowDown", "503", "502", "500")
+
+
+def _size(info: dict[str, Any]) -> int | None:
+    size = info.get("size")
+    return int(size) if isinstance(size, int | float) else None
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
