@@ -160,6 +160,28 @@ def _s3(options: dict[str, Any]) -> Any:
     return fs
 
 
+# gcsfs tries each request 6 times with exponential backoff (~35 s) before giving up, and artver
+# retries whole objects on top: a GCS server that is down took ~70 s to report. Like botocore for
+# S3, gcsfs gets a few quick tries here (the count is fixed when gcsfs defines its class).
+GCS_TRIES = 3
+
+
+def _quick_retry_gcs() -> Any:
+    import gcsfs
+    from gcsfs.retry import retry_request
+
+    base = gcsfs.GCSFileSystem
+    if not hasattr(base._request, "__wrapped__"):  # a gcsfs that no longer works this way
+        return base
+
+    class QuickRetryGCSFileSystem(base):  # type: ignore[misc, valid-type]
+        @retry_request(retries=GCS_TRIES)
+        async def _request(self, *args: Any, **kwargs: Any) -> Any:
+            return await base._request.__wrapped__(self, *args, **kwargs)
+
+    return QuickRetryGCSFileSystem
+
+
 def _gcs(options: dict[str, Any]) -> Any:
     endpoint = options.get("endpointurl")
     if endpoint:
@@ -183,10 +205,8 @@ def _gcs(options: dict[str, Any]) -> Any:
         kwargs["endpoint_url"] = str(endpoint)
     if options.get("projectname"):
         kwargs["project"] = str(options["projectname"])
-    import gcsfs
-
     try:
-        return gcsfs.GCSFileSystem(**kwargs)
+        return _quick_retry_gcs()(**kwargs)
     except Exception as exc:  # google-auth raises many kinds for a malformed key file
         what = f"{type(exc).__name__}: {exc}"
         raise CredentialsError(
