@@ -12,11 +12,6 @@ from tests.remotes_fixtures import S3Backend, free_port
 from tests.test_bad_input import assert_error
 
 
-def commit(ws: Workspace, message: str) -> None:
-    ws.git("add", "-A")
-    ws.git("commit", "-q", "-m", message)
-
-
 def cached(ws: Workspace) -> set[str]:
     return {p.parent.name + p.name for p in (ws.root / ".artver/cache").glob("??/*")}
 
@@ -31,17 +26,17 @@ def versions(ws: Workspace) -> Workspace:
     ws.write("data/a.txt", "version 1")
     ws.write("data/shared.txt", "in every version")
     ws.artver("add", "data")
-    commit(ws, "v1")
+    ws.commit("v1")
     ws.git("checkout", "-q", "-b", "feature")
     ws.write("data/a.txt", "feature version")
     ws.artver("add", "data")
-    commit(ws, "feature")
+    ws.commit("feature")
     ws.git("checkout", "-q", "main")
     ws.artver("checkout")
     for n in (2, 3):
         ws.write("data/a.txt", f"version {n}")
         ws.artver("add", "data")
-        commit(ws, f"v{n}")
+        ws.commit(f"v{n}")
         if n == 2:
             ws.git("tag", "v2")
     return ws
@@ -121,7 +116,7 @@ def test_symlinked_workspace_files_are_not_broken(ws: Workspace):
     ws.artver("config", "cache.type", "symlink")
     ws.write("data/a.txt", "linked one")
     ws.artver("add", "data")
-    commit(ws, "one")
+    ws.commit("one")
     # The pointer moves on (a git checkout without `artver checkout`): the symlink stays.
     ws.write("other.txt", "x")
     ws.artver("add", "other.txt")
@@ -200,10 +195,10 @@ def test_shallow_clone(versions: Workspace, tmp_path):
 
 def test_corrupt_pointer_at_a_revision_names_commit_and_file(versions: Workspace):
     (versions.root / "data.artver").write_text("outs: [this is: not, a pointer\n")
-    commit(versions, "oops")
+    versions.commit("oops")
     bad = versions.git("rev-parse", "--short=8", "HEAD").strip()
     versions.git("checkout", "-q", "HEAD~1", "--", "data.artver")
-    commit(versions, "fixed")
+    versions.commit("fixed")
     before = cached(versions)
     res = versions.artver("gc", "--all-commits", "-f", expect=1)
     assert_error(res, "invalid pointer file data.artver at", f"(commit {bad})")

@@ -11,14 +11,6 @@ import pytest
 from tests.conftest import Workspace, git, xxh
 
 
-def commit(ws: Workspace, message: str, tag: str | None = None) -> str:
-    ws.git("add", "-A")
-    ws.git("commit", "-q", "-m", message)
-    if tag:
-        ws.git("tag", tag)
-    return ws.git("rev-parse", "HEAD").strip()
-
-
 def old_commit(ws: Workspace, *revs: str) -> str:
     doc = json.loads(ws.artver("diff", "--json", *revs).stdout)
     return doc["old"]["commit"]
@@ -31,7 +23,7 @@ def history(ws: Workspace) -> Workspace:
         ws.write("data/a.txt", f"a version {n}")
         ws.write("data/b.txt", "b stays")
         ws.artver("add", "data")
-        commit(ws, f"v{n}", tag=f"v{n}")
+        ws.commit(f"v{n}", tag=f"v{n}")
         if n == 1:
             ws.git("tag", "-a", "rel-1", "-m", "release one")
             ws.git("branch", "side")
@@ -68,7 +60,7 @@ def test_diff_between_revisions(ws: Workspace):
     ws.write("old-name.csv", "x,y\n")
     ws.write("dropped.txt", "dropped")
     ws.artver("add", "data", "model.bin", "old-name.csv", "dropped.txt")
-    commit(ws, "first")
+    ws.commit("first")
 
     ws.write("data/change.txt", "new content!")
     (ws.root / "data/gone.txt").unlink()
@@ -82,7 +74,7 @@ def test_diff_between_revisions(ws: Workspace):
     ws.git("rm", "-q", "dropped.txt.artver")
     ws.write("added.txt", "brand new")
     ws.artver("add", "data", "model.bin", "added.txt")
-    commit(ws, "second")
+    ws.commit("second")
 
     doc = json.loads(ws.artver("diff", "--json", "HEAD~1", "HEAD").stdout)
     assert [e["path"] for e in doc["added"]] == ["added.txt"]
@@ -126,7 +118,7 @@ def test_diff_between_revisions(ws: Workspace):
 def test_diff_against_the_workspace_sees_data_not_yet_added(ws: Workspace):
     ws.write("data/a.txt", "one")
     ws.artver("add", "data")
-    commit(ws, "first")
+    ws.commit("first")
     assert ws.artver("diff").stdout == ""
     ws.write("data/a.txt", "one, edited")  # not added: the workspace differs from HEAD
     ws.write("fresh.bin", "uncommitted")
@@ -160,10 +152,10 @@ def test_stage_outputs_are_diffed_like_tracked_data(ws: Workspace):
     ws.write("gen.py", "import sys\nopen('out.txt', 'w').write(sys.argv[1])\n")
     ws.write("artver.yaml", "stages:\n  gen:\n    cmd: python3 gen.py one\n    outs: [out.txt]\n")
     ws.artver("repro")
-    commit(ws, "one")
+    ws.commit("one")
     ws.write("artver.yaml", "stages:\n  gen:\n    cmd: python3 gen.py two\n    outs: [out.txt]\n")
     ws.artver("repro")
-    commit(ws, "two")
+    ws.commit("two")
     doc = json.loads(ws.artver("diff", "--json", "HEAD~1", "HEAD").stdout)
     assert doc["modified"] == [
         {
@@ -178,10 +170,10 @@ def test_diff_fetches_manifests_from_the_remote_or_says_unknown(ws: Workspace, t
     remote = tmp_path / "store"
     ws.write("data/a.txt", "one")
     ws.artver("add", "data")
-    commit(ws, "first")
+    ws.commit("first")
     ws.write("data/a.txt", "two")
     ws.artver("add", "data")
-    commit(ws, "second")
+    ws.commit("second")
     clone = Workspace(tmp_path / "clone")
     git("clone", "-q", str(ws.root), str(clone.root), cwd=tmp_path)
     # No remote: the files inside cannot be known; the directory change still is.
@@ -215,10 +207,10 @@ def test_metrics_and_params_diff_across_revisions(ws: Workspace):
         "    params: [train.lr, train.epochs]\n    metrics: [metrics.json]\n",
     )
     ws.artver("repro")
-    commit(ws, "baseline")
+    ws.commit("baseline")
     ws.write("params.yaml", "train:\n  lr: 0.05\n  epochs: 3\n")
     ws.artver("repro")
-    commit(ws, "lower lr")
+    ws.commit("lower lr")
 
     doc = json.loads(ws.artver("metrics", "diff", "HEAD~1", "HEAD", "--json").stdout)
     assert doc["metrics"] == [
@@ -264,7 +256,7 @@ def test_checkout_rev_restores_old_data_without_moving_head(history: Workspace):
 def test_pull_rev_fetches_and_restores_that_revision_only(history: Workspace, tmp_path):
     remote = tmp_path / "store"
     history.artver("remote", "add", "-d", "origin", str(remote))
-    commit(history, "remote")
+    history.commit("remote")
     history.artver("push", "--all-commits")
     clone = Workspace(tmp_path / "clone")
     git("clone", "-q", str(history.root), str(clone.root), cwd=tmp_path)
@@ -283,7 +275,7 @@ def test_ls_rev_lists_what_a_revision_tracks_and_what_is_cached(history: Workspa
         "stages:\n  gen:\n    cmd: python3 gen.py\n    outs: [out.txt]\n    metrics: [m.json]\n",
     )
     history.artver("repro")
-    commit(history, "pipeline")
+    history.commit("pipeline")
     doc = json.loads(history.artver("ls", "--rev", "HEAD", "--json").stdout)
     rows = {a["path"]: a for a in doc["artifacts"]}
     assert rows["data"]["pointer"] == "data.artver" and rows["data"]["state"] == "cached"

@@ -154,11 +154,6 @@ def hooks_dir(ws: Workspace) -> Path:
     return ws.root / ".git" / "hooks"
 
 
-def commit_all(ws: Workspace, message: str) -> None:
-    ws.git("add", "-A")
-    ws.git("commit", "-q", "--no-verify", "-m", message)
-
-
 def assert_error(res: Result, *fragments: str) -> None:
     shown = f"exit {res.code}\nstdout:\n{res.stdout}\nstderr:\n{res.stderr}"
     assert res.code == 1, shown
@@ -181,12 +176,12 @@ def two_branches(ws: Workspace) -> None:
     """main tracks data/a.txt = "on main", branch other = "on other"; main checked out."""
     ws.write("data/a.txt", "on main")
     ws.artver("add", "data")
-    commit_all(ws, "main data")
+    ws.commit("main data", hooks=False)
     ws.git("checkout", "-q", "-b", "other")
     ws.write("data/a.txt", "on other")
     ws.write("data/b.txt", "only on other")
     ws.artver("add", "data")
-    commit_all(ws, "other data")
+    ws.commit("other data", hooks=False)
     ws.git("checkout", "-q", "main")
     ws.artver("checkout")
     assert ws.files("data") == {"a.txt": b"on main"}
@@ -230,7 +225,7 @@ def test_an_existing_shell_hook_keeps_running_and_comes_back_byte_identical(ws):
 
     ws.write("data/a.txt", "one")
     ws.artver("add", "data")
-    commit_all(ws, "data")
+    ws.commit("data", hooks=False)
     ws.write("data/a.txt", "changed")  # so that artver's part has something to say
     ws.write("code.py", "print(1)")
     ws.git("add", "code.py")
@@ -311,7 +306,7 @@ def test_core_hooks_path_is_used_and_gets_no_absolute_path(ws):
 
 
 def test_a_linked_worktree_installs_into_the_shared_hooks(ws, tmp_path):
-    commit_all(ws, "artver config")
+    ws.commit("artver config", hooks=False)
     ws.git("worktree", "add", "-q", str(tmp_path / "wt"))
     res = run_artver("install", cwd=tmp_path / "wt")
     assert "Installed hooks" in res.stderr
@@ -362,7 +357,7 @@ def test_pre_commit_warns_about_changed_data_and_commits_anyway(ws):
     ws.write("data/a.txt", "one")
     ws.write("model.bin", "weights")
     ws.artver("add", "data", "model.bin")
-    commit_all(ws, "data")
+    ws.commit("data", hooks=False)
     ws.artver("install")
     ws.write("data/a.txt", "two")
     (ws.root / "model.bin").unlink()
@@ -388,15 +383,20 @@ def bare_origin(ws: Workspace, tmp_path: Path) -> Path:
     return bare
 
 
+def origin_and_store(ws: Workspace, tmp_path: Path) -> tuple[Path, Path]:
+    """A bare Git origin, and a local-directory artver remote as the default."""
+    store = tmp_path / "store"
+    ws.artver("remote", "add", "-d", "store", str(store))
+    return bare_origin(ws, tmp_path), store
+
+
 def stored(store: Path) -> set[str]:
     """The ids of the objects in a local-directory remote."""
     return {p.parent.name + p.name for p in store.rglob("*") if p.is_file()}
 
 
 def test_git_push_sends_the_data_of_the_pushed_commits(ws, tmp_path):
-    bare = bare_origin(ws, tmp_path)
-    store = tmp_path / "store"
-    ws.artver("remote", "add", "-d", "store", str(store))
+    bare, store = origin_and_store(ws, tmp_path)
     two_branches(ws)
     ws.artver("install")
     proc = run_git(ws, "push", "-q", "origin", "main")
@@ -410,12 +410,10 @@ def test_git_push_sends_the_data_of_the_pushed_commits(ws, tmp_path):
 
 
 def test_a_failing_artver_push_blocks_the_git_push(ws, tmp_path):
-    bare = bare_origin(ws, tmp_path)
-    store = tmp_path / "store"
-    ws.artver("remote", "add", "-d", "store", str(store))
+    bare, store = origin_and_store(ws, tmp_path)
     ws.write("model.bin", "lost")
     ws.artver("add", "model.bin")
-    commit_all(ws, "data")
+    ws.commit("data", hooks=False)
     obj = ws.cache_object(xxh(b"lost"))
     obj.chmod(0o644)
     obj.unlink()  # the data exists nowhere but in the workspace now
@@ -437,7 +435,7 @@ def test_pre_push_without_a_default_remote_does_nothing(ws, tmp_path):
     bare = bare_origin(ws, tmp_path)
     ws.write("data/a.txt", "x")
     ws.artver("add", "data")
-    commit_all(ws, "data")
+    ws.commit("data", hooks=False)
     ws.artver("install")
     proc = run_git(ws, "push", "-q", "origin", "main")
     assert proc.returncode == 0 and proc.stderr == ""
@@ -450,7 +448,7 @@ def test_a_users_pre_push_hook_still_gets_the_refs_on_stdin(ws, tmp_path):
     ws.artver("remote", "add", "-d", "store", str(store))
     ws.write("f.bin", "payload")
     ws.artver("add", "f.bin")
-    commit_all(ws, "data")
+    ws.commit("data", hooks=False)
     user = hooks_dir(ws) / "pre-push"
     original = (
         b"#!/bin/sh\n"
@@ -472,13 +470,11 @@ def test_a_users_pre_push_hook_still_gets_the_refs_on_stdin(ws, tmp_path):
 
 def test_a_clone_without_the_data_can_still_push_code(ws, tmp_path):
     """Data that is on the remote already need not be in the local cache for the push."""
-    bare = bare_origin(ws, tmp_path)
-    store = tmp_path / "store"
-    ws.artver("remote", "add", "-d", "store", str(store))
+    bare, _ = origin_and_store(ws, tmp_path)
     ws.write("data/a.txt", "in a dir")
     ws.write("single.bin", "a single file")
     ws.artver("add", "data", "single.bin")
-    commit_all(ws, "data")
+    ws.commit("data", hooks=False)
     ws.artver("push")
     ws.git("push", "-q", "origin", "main")
     clone = tmp_path / "clone"

@@ -8,11 +8,6 @@ import os
 from tests.conftest import xxh
 
 
-def commit_all(ws, message: str) -> None:
-    ws.git("add", "-A")
-    ws.git("commit", "-qm", message)
-
-
 def test_status_names_modified_new_and_deleted_files(ws):
     ws.write("data/keep.txt", "k")
     ws.write("data/change.txt", "1")
@@ -69,14 +64,14 @@ def test_git_checkout_then_artver_checkout_restores_old_bytes(ws):
     ws.write("data/only-in-v1.txt", "old")
     ws.write("model.bin", "model 1")
     ws.artver("add", "data", "model.bin")
-    commit_all(ws, "v1")
+    ws.commit("v1")
     ws.git("tag", "v1")
     ws.write("data/a.txt", "version 2")
     os.unlink(ws.root / "data/only-in-v1.txt")
     ws.write("data/new/b.txt", "new in v2")
     ws.write("model.bin", "model 2")
     ws.artver("add", "data", "model.bin")
-    commit_all(ws, "v2")
+    ws.commit("v2")
 
     ws.git("checkout", "-q", "v1")
     assert "data: modified" in ws.artver("status").stdout
@@ -135,7 +130,7 @@ def test_checkout_refuses_to_lose_uncached_changes_until_forced(ws):
 def test_checkout_overwrites_without_asking_when_content_is_cached(ws):
     ws.write("data/a.txt", "v1")
     ws.artver("add", "data")
-    commit_all(ws, "v1")
+    ws.commit("v1")
     ws.write("data/a.txt", "v2")
     ws.artver("add", "data")  # v2 is now in the cache
     ws.git("checkout", "-q", "--", "data.artver")
@@ -184,7 +179,7 @@ def test_checkout_after_cloning_restores_from_a_shared_cache(ws, tmp_path):
     ws.artver("config", "cache.dir", str(shared))
     ws.write("data/a.txt", "shared bytes")
     ws.artver("add", "data")
-    commit_all(ws, "data")
+    ws.commit("data")
     assert (shared / xxh(b"shared bytes")[:2]).is_dir()
     clone = tmp_path / "clone"
     ws.git("clone", "-q", str(ws.root), str(clone))
