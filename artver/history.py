@@ -46,15 +46,7 @@ class History:
     `files_at` (artver's pointer files, pipeline files and locks)."""
 
     def __init__(self, root: Path, wanted: Callable[[str], bool]) -> None:
-        from dulwich.errors import NotGitRepository
-        from dulwich.repo import Repo as GitRepo
-
-        try:
-            self._repo = GitRepo(str(root))
-        except NotGitRepository:
-            raise RevisionError(
-                f"{root} is not a Git repository: revisions cannot be read"
-            ) from None
+        self._repo = _open_git(root)
         self._wanted = wanted
         self._memo: dict[bytes, tuple[tuple[str, bytes], ...]] = {}
         self._headers: dict[str, tuple[bytes, list[str]]] = {}
@@ -285,6 +277,51 @@ class History:
         if not stat.S_ISREG(mode):
             return None
         return self.blob(blob)
+
+
+class _PlainGitDir:
+    """The object store, refs and shallow list of a plain `.git` directory, opened without
+    `dulwich.repo.Repo`, whose set-up (worktrees, config, hooks) a read-only command never
+    uses and which costs about as much as a whole `artver diff` of 500 commits."""
+
+    def __init__(self, git_dir: Path) -> None:
+        from dulwich.object_store import DiskObjectStore
+        from dulwich.refs import DiskRefsContainer
+
+        self._git_dir = git_dir
+        self.object_store = DiskObjectStore(str(git_dir / "objects"))
+        self.refs = DiskRefsContainer(str(git_dir), str(git_dir))
+
+    def get_shallow(self) -> set[bytes]:
+        try:
+            lines = (self._git_dir / "shallow").read_bytes().split()
+        except FileNotFoundError:
+            return set()
+        return set(lines)
+
+    def close(self) -> None:
+        self.object_store.close()
+
+
+def _open_git(root: Path) -> Any:
+    """The repository at `root`: the plain `.git` directory of an ordinary clone directly,
+    anything else (a linked worktree or submodule, whose `.git` is a file; a SHA-256 or
+    otherwise extended repository) through dulwich's full `Repo`."""
+    git_dir = root / ".git"
+    try:
+        config = (git_dir / "config").read_bytes()
+        plain = (git_dir / "objects").is_dir() and b"extensions" not in config.lower()
+    except (FileNotFoundError, NotADirectoryError):
+        plain = False
+    if plain:
+        return _PlainGitDir(git_dir)
+    from dulwich.errors import NotGitRepository
+    from dulwich.repo import Repo as GitRepo
+
+    try:
+        return GitRepo(str(root))
+    except NotGitRepository:
+        raise RevisionError(f"{root} is not a Git repository: revisions cannot be read") from None
 
 
 def open_history(root: Path, wanted: Callable[[str], bool]) -> History:

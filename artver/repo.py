@@ -52,6 +52,7 @@ class Repo:
         self.progress = progress
         self.on_lock_wait: Callable[[str], None] | None = None
         self._metadata: list[Path] | None = None
+        self._unremembered: list[tuple[str, str, Any]] = []  # (key, digest, parsed)
 
     # -- finding and creating ------------------------------------------------------------------
     @classmethod
@@ -121,7 +122,14 @@ class Repo:
 
     @cached_property
     def state(self) -> StateDB:
-        return StateDB(self.artver_dir / "state.db")
+        import sqlite3
+
+        state = StateDB(self.artver_dir / "state.db")
+        if self._unremembered:  # parsed before the state DB existed: the next command reuses them
+            with contextlib.suppress(sqlite3.Error):
+                state.save_parsed_many(self._unremembered)
+            self._unremembered.clear()
+        return state
 
     @contextmanager
     def lock(self, command: str) -> Iterator[None]:
@@ -201,9 +209,11 @@ class Repo:
 
         if parse is None:
             from artver.yamlio import load_yaml as parse
-        if "state" not in self.__dict__ and not (self.artver_dir / "state.db").exists():
-            return parse(text)
         digest = hash_bytes(text.encode("utf-8"))
+        if "state" not in self.__dict__ and not (self.artver_dir / "state.db").exists():
+            doc = parse(text)
+            self._unremembered.append((key, digest, doc))
+            return doc
         try:
             doc = self.state.parsed(key, digest)
         except sqlite3.Error:

@@ -40,6 +40,22 @@ def test_revisions_resolve_as_git_resolves_them(history: Workspace):
     assert old_commit(history, "@") == head
 
 
+def test_revisions_resolve_in_a_linked_worktree_and_an_extended_repo(history: Workspace, tmp_path):
+    """A linked worktree's `.git` is a file, and a repo with `[extensions]` may store objects
+    differently: both are opened through dulwich's full Repo, and answer the same."""
+    expected = history.git("rev-parse", "HEAD~1").strip()
+    history.git("worktree", "add", "-q", str(tmp_path / "linked"), "side")
+    linked = Workspace(tmp_path / "linked")
+    assert old_commit(linked, "main~1") == expected
+    history.git("config", "extensions.worktreeConfig", "true")
+    assert old_commit(history, "HEAD~1") == expected
+
+
+def test_json_is_one_line_when_piped(history: Workspace):
+    res = history.artver("diff", "--json", "v1", "v3")
+    assert res.stdout.count("\n") == 1 and json.loads(res.stdout)["modified"]
+
+
 def test_unknown_revisions_are_one_clear_error(history: Workspace):
     before = history.snapshot()
     res = history.artver("diff", "no-such-branch", expect=1)

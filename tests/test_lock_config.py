@@ -163,3 +163,18 @@ def test_ctrl_c_says_interrupted_and_exits_130(ws):
     assert proc.returncode == 130, err
     assert "error: interrupted" in err and "Traceback" not in err
     assert not (ws.root / "data.artver").exists()
+
+
+def test_a_config_read_before_the_state_db_existed_is_remembered_in_it(ws):
+    """The first command that creates the state DB keeps the config it parsed, so the next
+    command does not parse it again, and an edit is still seen."""
+    from artver.repo import Repo
+
+    assert not (ws.root / ".artver/state.db").exists()
+    repo = Repo.find(ws.root)
+    assert repo.config.get("cache.type") == ["reflink", "copy"]
+    remembered = [row[0] for row in repo.state.conn.execute("SELECT path FROM parsed")]
+    repo.close()
+    assert remembered == [f"config:{ws.root / '.artver/config.yaml'}"]
+    ws.artver("config", "cache.type", "copy")
+    assert ws.artver("config", "cache.type").stdout.strip() == "copy"
