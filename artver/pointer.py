@@ -160,13 +160,38 @@ def parse(
     return Pointer(path, [Output.from_dict(o, where) for o in outs], extra)
 
 
+def _canonical_text(pointer: Pointer) -> str | None:
+    """The canonical text for a pointer that has one, written without the YAML emitter; kept
+    only when the canonical reader reads it back to the same pointer."""
+    if pointer.extra or len(pointer.outs) != 1:
+        return None
+    out = pointer.out
+    if out.extra or out.hash != ALGORITHM:
+        return None
+    text = f"outs:\n- path: {out.path}\n  hash: {out.hash}\n  oid: {out.oid}\n  size: {out.size}\n"
+    if out.nfiles is not None:
+        text += f"  nfiles: {out.nfiles}\n"
+    back = _canonical(text, pointer.file)
+    return text if back is not None and back.to_dict() == pointer.to_dict() else None
+
+
 def dump(pointer: Pointer) -> str:
+    text = _canonical_text(pointer)
+    if text is not None:
+        return text
     from artver.yamlio import dump_plain
 
     return dump_plain(pointer.to_dict())
 
 
 def save(pointer: Pointer) -> None:
+    """Write the pointer file, unless it already holds exactly this text (a no-op `add`)."""
     from artver.fsutil import atomic_write_text
 
-    atomic_write_text(pointer.file, dump(pointer))
+    text = dump(pointer)
+    try:
+        if pointer.file.read_text(encoding="utf-8") == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
+    atomic_write_text(pointer.file, text)

@@ -85,8 +85,14 @@ def test_readd_without_change_keeps_pointer_bytes(ws):
     ws.write("data/a.txt", "same")
     ws.artver("add", "data")
     before = ws.read("data.artver")
+    stat_before = os.stat(ws.root / "data.artver")
     res = ws.artver("add", "data")
     assert ws.read("data.artver") == before
+    stat_after = os.stat(ws.root / "data.artver")  # not even rewritten
+    assert (stat_after.st_ino, stat_after.st_mtime_ns) == (
+        stat_before.st_ino,
+        stat_before.st_mtime_ns,
+    )
     assert "Unchanged data" in res.stderr
     assert "git add" not in res.stderr
 

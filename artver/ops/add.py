@@ -77,15 +77,17 @@ def validate(repo: Repo, path: Path, shown: str, cwd: Path) -> None:
 
 def _check_no_nested(paths: list[tuple[Path, str]], scans: list[tuple[str, list[WsFile]]]) -> None:
     for (path, shown), (_, files) in zip(paths, scans, strict=True):
-        for f in files:
-            try:
-                f.rel.encode("utf-8")
-            except UnicodeEncodeError:
-                raise PathError(
-                    f"{shown}/{f.rel.encode('utf-8', 'surrogateescape')!r}",
-                    "the file name is not valid UTF-8; rename it to track it",
-                ) from None
-        nested = [f.rel for f in files if f.rel.endswith(SUFFIX)]
+        rels = [f.rel for f in files]
+        if not "\n".join(rels).isascii():  # one check for the usual all-ASCII tree
+            for rel in rels:
+                try:
+                    rel.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise PathError(
+                        f"{shown}/{rel.encode('utf-8', 'surrogateescape')!r}",
+                        "the file name is not valid UTF-8; rename it to track it",
+                    ) from None
+        nested = [rel for rel in rels if rel.endswith(SUFFIX)]
         if nested:
             raise PathError(
                 shown,
