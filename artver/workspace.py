@@ -11,6 +11,8 @@ import os
 import stat as stat_mod
 from array import array
 from collections.abc import Callable
+from itertools import chain
+from operator import itemgetter
 from typing import NamedTuple, TypeVar
 
 from artver.cache.hashing import hash_bytes, hash_file
@@ -46,9 +48,7 @@ class WsFile(NamedTuple):
 def fingerprint(files: list[WsFile]) -> str:
     """One hash of every file's (path, inode, mtime, size, exec bit): equal fingerprints mean
     the state DB's per-file answers would all be hits, so the whole tree is unchanged."""
-    numbers = array("q")
-    for f in files:
-        numbers.extend((f.inode, f.mtime_ns, f.size, f.executable))
+    numbers = array("q", chain.from_iterable(map(itemgetter(2, 3, 4, 5), files)))
     names = "\0".join([f.rel for f in files]).encode("utf-8", "surrogateescape")
     return hash_bytes(numbers.tobytes() + b"\0" + names)
 
@@ -81,6 +81,7 @@ def scan_tree(root: str, display: str) -> list[WsFile]:
     """
     files: list[WsFile] = []
     append = files.append
+    new_tuple = tuple.__new__
     root_st = os.stat(root)
     stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
         (root, "", frozenset({(root_st.st_dev, root_st.st_ino)}))
@@ -101,17 +102,16 @@ def scan_tree(root: str, display: str) -> list[WsFile]:
             except OSError as exc:
                 raise _os_error(f"{display}/{prefix}{entry.name}", exc) from None
             mode = st.st_mode
-            if stat_mod.S_ISREG(mode):
-                append(
-                    WsFile(
-                        prefix + entry.name,
-                        entry.path,
-                        st.st_ino,
-                        st.st_mtime_ns,
-                        st.st_size,
-                        bool(mode & EXEC_BITS),
-                    )
+            if stat_mod.S_IFMT(mode) == stat_mod.S_IFREG:
+                fields = (
+                    prefix + entry.name,
+                    entry.path,
+                    st.st_ino,
+                    st.st_mtime_ns,
+                    st.st_size,
+                    mode & EXEC_BITS != 0,
                 )
+                append(new_tuple(WsFile, fields))  # skips the NamedTuple's Python __new__
             elif stat_mod.S_ISDIR(mode):
                 rel = prefix + entry.name
                 key = (st.st_dev, st.st_ino)
