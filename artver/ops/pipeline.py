@@ -127,7 +127,9 @@ class Observer:
         values: dict[str, dict[str, Any]] = {}
         for ref in stage.params:
             if ref.file not in self._params:
-                self._params[ref.file] = load_params_file(self.repo.root, ref.file)
+                self._params[ref.file] = load_params_file(
+                    self.repo.root, ref.file, remember=self.repo.parse_remembered
+                )
             data = self._params[ref.file]
             shown = relative_to_file(stage, ref.file)
             if ref.key is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,14 @@ class ParamsError(ArtverError):
     pass
 
 
-def load_params_file(root: Path, file: str, kind: str = "params") -> dict[str, Any]:
-    """A YAML, JSON or TOML mapping (params and metrics files alike)."""
+def load_params_file(
+    root: Path,
+    file: str,
+    kind: str = "params",
+    remember: Callable[[str, str, Callable[[str], Any]], Any] | None = None,
+) -> dict[str, Any]:
+    """A YAML, JSON or TOML mapping (params and metrics files alike). `remember(key, text,
+    parse)` may stand in for `parse(text)` (the repository's parse cache)."""
     path = root / file
     try:
         text = path.read_text(encoding="utf-8")
@@ -24,7 +31,9 @@ def load_params_file(root: Path, file: str, kind: str = "params") -> dict[str, A
         raise ParamsError(f"{kind} file {file} does not exist") from None
     except OSError as exc:
         raise ParamsError(f"cannot read {kind} file {file}: {exc.strerror}") from None
-    return parse_params_text(text, file, kind)
+    if remember is None:
+        return parse_params_text(text, file, kind)
+    return remember(f"{kind}:{path}", text, lambda t: parse_params_text(t, file, kind))
 
 
 def parse_params_text(text: str, file: str, kind: str = "params") -> dict[str, Any]:
