@@ -188,13 +188,17 @@ def one_dataset(
 
 
 def floors(
-    ctx: Context, samples: Samples, big: Path, small: Path, moto: Moto, s5cmd: str | None
+    ctx: Context, samples: Samples, big: Path, small: Path, moto: Moto | None, s5cmd: str | None
 ) -> None:
+    """The cp floor; with `moto` (S3 measured), s3fs and s5cmd on S3 too."""
     root = ctx.runs / "remotes-floor"
     fresh_dir(root)
     settle()
     samples.add("floor", "cp", measure(["cp", str(big), str(root / "copy.bin")], root))
     (root / "copy.bin").unlink()
+    if moto is None:
+        remove_tree(root)
+        return
     env = {**base_env(), **S3_ENV}
     bucket = moto.bucket()
     settle()
@@ -249,8 +253,9 @@ def floors(
 
 @group("remotes", "push/no-op push/pull of the small files and the big file: directory + moto S3")
 def remotes(ctx: Context) -> GroupResult:
-    ensure_dvc_s3(ctx)
-    s5cmd = find_s5cmd(ctx)
+    if "s3" in ctx.remotes:
+        ensure_dvc_s3(ctx)
+    s5cmd = find_s5cmd(ctx) if "s3" in ctx.remotes else None
     small = datasets.small_dataset(ctx.work, ctx.scale, ctx.seed, ctx.log)
     big = datasets.big_dataset(ctx.work, ctx.scale, ctx.seed, ctx.log)
     count = datasets.small_count(ctx.scale)
@@ -260,11 +265,11 @@ def remotes(ctx: Context) -> GroupResult:
     try:
         for r in range(ctx.rounds):
             ctx.start_round("remotes", r)
-            for kind in ("local", "s3"):
+            for kind in ctx.remotes:
                 for which, src in (("small", small), ("big", big)):
                     ctx.log(f"  [{kind} remote, {which}]")
                     one_dataset(ctx, samples, kind, which, src, r, moto if kind == "s3" else None)
-            floors(ctx, samples, big, small, moto, s5cmd)
+            floors(ctx, samples, big, small, moto if "s3" in ctx.remotes else None, s5cmd)
     finally:
         moto.stop()
 
@@ -273,6 +278,8 @@ def remotes(ctx: Context) -> GroupResult:
     n = f"{count:,} files"
     rows = []
     for kind, where in (("local", "dir"), ("s3", "moto S3")):
+        if kind not in ctx.remotes:
+            continue
         big_floor = "cp" if kind == "local" else "s3fs-put"
         rows += [
             RowSpec(f"{where}: push {n} (cold)", f"{kind}-small-push", (Faster(3),)),
@@ -290,8 +297,8 @@ def remotes(ctx: Context) -> GroupResult:
                 (PeakBelow(200),) if kind == "s3" else (),
             ),
         ]
-    floor_specs = [
-        FloorSpec("cp", f"cp {label} into the remote's filesystem"),
+    floor_specs = [FloorSpec("cp", f"cp {label} into the remote's filesystem")]
+    s3_floors = [
         FloorSpec("s3fs-put", f"s3fs.put of {label} to moto (fresh process)"),
         FloorSpec("s3fs-get", f"s3fs.get of {label} from moto (fresh process)"),
         FloorSpec("s5cmd-put-big", f"s5cmd cp {label} up"),
@@ -299,6 +306,8 @@ def remotes(ctx: Context) -> GroupResult:
         FloorSpec("s5cmd-put-small", f"s5cmd cp {n} up"),
         FloorSpec("s5cmd-get-small", f"s5cmd cp {n} down"),
     ]
+    if "s3" in ctx.remotes:
+        floor_specs += s3_floors
     notes = [
         "pull rows: `git clone` (untimed), then `<tool> pull` with an empty cache",
         "S3 is moto on loopback (~240 requests/s): compare the tools, not absolute seconds",

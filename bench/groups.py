@@ -43,6 +43,7 @@ class Context:
     seed: int
     log: Callable[[str], None]
     loads: dict[str, list[float]] = field(default_factory=dict)
+    remotes: tuple[str, ...] = ("local", "s3")  # the `remotes` group's kinds of remote
 
     @property
     def runs(self) -> Path:

@@ -55,7 +55,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=3, help="rounds per operation (default 3)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed for all generated data")
     p.add_argument("--work", type=Path, default=DEFAULT_WORK, help="scratch dir (bench/.work)")
+    p.add_argument(
+        "--remotes", default="local,s3", help="remotes group: local, s3 or both (default both)"
+    )
     args = p.parse_args(argv)
+    args.remotes = tuple(k.strip() for k in args.remotes.split(",") if k.strip())
+    if not args.remotes or set(args.remotes) - {"local", "s3"}:
+        p.error("--remotes takes local, s3 or local,s3")
     args.only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in args.only if name not in GROUPS]
     if unknown:
@@ -82,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     artver = find_artver()
     dvc = ensure_dvc(work, log)
     tools = Tools(python=sys.executable, artver=artver, dvc=dvc)
-    ctx = Context(tools, work, args.scale, args.rounds, args.seed, log)
+    ctx = Context(tools, work, args.scale, args.rounds, args.seed, log, remotes=args.remotes)
     meta = {
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine(),
