@@ -16,6 +16,7 @@ import time
 import pytest
 
 from tests.conftest import Workspace, git, xxh
+from tests.helpers_privileges import small_tmpfs, unprivileged_prefix
 from tests.remotes_fixtures import (
     OBJECT_KEY,
     REMOTE_ENV,
@@ -25,7 +26,7 @@ from tests.remotes_fixtures import (
     authenticating_moto,
     free_port,
 )
-from tests.test_bad_input import assert_cache_sound, assert_error
+from tests.test_bad_input import assert_cache_sound, assert_error, run_prefixed
 
 
 def tracked(ws: Workspace, count: int = 3, size: int = 100) -> None:
@@ -321,3 +322,55 @@ def test_ctrl_c_mid_push_and_mid_pull_leave_everything_whole(
     clone.artver("remote", "modify", "origin", "endpointurl", moto_endpoint)
     clone.artver("pull")
     assert clone.files("data") == ws.files("data")
+
+
+# -- a local-directory remote that cannot be written --------------------------------------------
+def assert_store_sound(store) -> list[str]:
+    """No temp file left in a directory remote, and every object holds the bytes its name
+    says; the object ids."""
+    oids = []
+    for path in sorted(p for p in store.rglob("*") if p.is_file()):
+        assert not path.name.endswith(".tmp"), f"partial upload left behind: {path}"
+        oid = path.parent.name + path.name
+        expected = xxh(path.read_bytes()) + (".dir" if oid.endswith(".dir") else "")
+        assert oid == expected, f"remote object {oid} holds content that hashes to {expected}"
+        oids.append(oid)
+    return oids
+
+
+def test_read_only_directory_remote_is_one_clear_error(ws, tmp_path):
+    prefix = unprivileged_prefix()
+    if prefix is None:
+        pytest.skip("running as root and `setpriv` cannot drop CAP_DAC_OVERRIDE here")
+    tracked(ws)
+    store = tmp_path / "store"
+    store.mkdir()
+    ws.artver("remote", "add", "-d", "origin", str(store))
+    store.chmod(0o555)
+    try:
+        res = run_prefixed(prefix, "push", cwd=ws.root)
+    finally:
+        store.chmod(0o755)
+    assert_error(res, "permission denied", str(store), "pushed 0 of")
+    assert "credentials" not in res.stderr
+    assert assert_store_sound(store) == []
+    ws.artver("push")
+    assert len(assert_store_sound(store)) == 4  # 3 files and the manifest
+
+
+def test_directory_remote_that_fills_up_keeps_whole_objects_and_resumes(ws, tmp_path):
+    fs = small_tmpfs(tmp_path / "store", "1m")
+    if fs is None:
+        pytest.skip("cannot mount a tmpfs in a private namespace (needs root, unshare, nsenter)")
+    try:
+        tracked(ws, count=6, size=300 * 1024)  # 1.8 MB of data for 1 MB of space
+        ws.artver("remote", "add", "-d", "origin", str(fs.mountpoint))
+        res = run_prefixed(fs.inside(ws.root), "push", cwd=ws.root)
+        assert_error(res, "no space left on remote 'origin'", "push again")
+        assert len(assert_store_sound(fs.view)) < 7
+        fs.resize("16m")
+        res = run_prefixed(fs.inside(ws.root), "push", cwd=ws.root)
+        assert res.code == 0, res.stderr
+        assert len(assert_store_sound(fs.view)) == 7
+    finally:
+        fs.close()

@@ -15,35 +15,13 @@ from artver.cache import links
 from artver.cache.hashing import SMALL_FILE, hash_bytes, iter_chunks, new_hasher, read_small
 from artver.cache.tree import Manifest
 from artver.errors import ArtverError
-from artver.fsutil import DISK_FULL_ERRNOS, disk_full, temp_name, unlink_quietly
+from artver.fsutil import DISK_FULL_ERRNOS, disk_full, kernel_copy, temp_name, unlink_quietly
 
 OBJECT_MODE = 0o444
 
 
 class CorruptObjectError(ArtverError):
     pass
-
-
-def _kernel_copy(src: str, dst: str) -> None:
-    """Copy with copy_file_range (as `cp` does): the bytes never pass through Python."""
-    with open(src, "rb", buffering=0) as fin:
-        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OBJECT_MODE)
-        try:
-            try:
-                while os.copy_file_range(fin.fileno(), fd, 1 << 30):
-                    pass
-                return
-            except OSError as exc:
-                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-                    raise
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.ftruncate(fd, 0)
-            fin.seek(0)
-            for chunk in iter_chunks(fin):
-                while chunk:
-                    chunk = chunk[os.write(fd, chunk) :]
-        finally:
-            os.close(fd)
 
 
 class ObjectStore:
@@ -123,7 +101,7 @@ class ObjectStore:
         tmp = self._tmp_path()
         try:
             if not self.linker.try_reflink(src, tmp):
-                _kernel_copy(src, tmp)
+                kernel_copy(src, tmp, OBJECT_MODE)
             # Hash the copy, not the source: the id then names exactly the bytes stored, even
             # if the source changes meanwhile. The copy is still in the page cache, so this
             # read costs memory bandwidth, not disk.

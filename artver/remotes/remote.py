@@ -18,7 +18,7 @@ from typing import Any
 from artver.cache.hashing import SMALL_FILE
 from artver.cache.odb import ObjectStore
 from artver.errors import ArtverError
-from artver.fsutil import unlink_quietly
+from artver.fsutil import DISK_FULL_ERRNOS, kernel_copy, temp_name, unlink_quietly
 from artver.remotes import registry
 from artver.remotes.errors import (
     BucketMissingError,
@@ -161,14 +161,17 @@ class Remote:
     def _upload(self, src: str, oid: str) -> None:
         final = self.path_of(oid)
         if self.protocol == "file":
+            # A local directory is copied by the kernel, as `cp` copies, not through fsspec's
+            # local filesystem: that costs a dozen extra stat calls per object, which for
+            # 20,000 small files is more than the copying.
             shard = final.rsplit("/", 1)[0]
             if shard not in self._made:
-                self.fs.makedirs(shard, exist_ok=True)
+                os.makedirs(shard, exist_ok=True)
                 with self._made_lock:
                     self._made.add(shard)
-            tmp = f"{shard}/.{oid[2:]}.{secrets.token_hex(4)}.tmp"
+            tmp = temp_name(final)
             try:
-                self.fs.put_file(src, tmp)
+                kernel_copy(src, tmp)
                 os.replace(tmp, final)  # same directory: atomic
             except BaseException:
                 unlink_quietly(tmp)
@@ -185,7 +188,10 @@ class Remote:
         published, and bad bytes are deleted. Returns the size."""
         path = self.path_of(oid)
         if oid.endswith(".dir") or (size is not None and size <= SMALL_FILE):
-            if self.protocol == "s3":
+            if self.protocol == "file":
+                with open(path, "rb") as fobj:
+                    data = fobj.read()
+            elif self.protocol == "s3":
                 # max_concurrency=1: otherwise s3fs sends a HEAD for the size before each GET,
                 # doubling the requests for every small object.
                 data = self.fs.cat_file(path, max_concurrency=1)
@@ -203,7 +209,9 @@ class Remote:
         return odb.publish_verified(tmp, oid, f"remote {self}")
 
     def _get_file(self, path: str, tmp: str) -> None:
-        if self.protocol == "s3":
+        if self.protocol == "file":
+            kernel_copy(path, tmp)
+        elif self.protocol == "s3":
             # One streaming GET (64 KiB reads), not s3fs's parallel ranged parts: constant
             # memory, and S3-compatible servers that re-read the whole object for every range
             # (moto does) are not asked to read a 2 GiB object 256 times.
@@ -286,6 +294,10 @@ def translate(exc: BaseException, remote: Remote, progress_note: str = "") -> Ar
     kind = classify(exc)
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     note = f" ({progress_note})" if progress_note else ""
+    if remote.protocol == "file":
+        local = _local_disk_error(exc, remote, note)
+        if local is not None:
+            return local
     if kind == "credentials":
         return CredentialsError(
             f"remote {remote} refused access or no credentials were found: {reason}{note}",
@@ -310,6 +322,24 @@ def translate(exc: BaseException, remote: Remote, progress_note: str = "") -> Ar
     return RemoteError(
         f"remote {remote} failed: {type(exc).__name__}: {reason}{note}", remote=remote.name
     )
+
+
+def _local_disk_error(exc: BaseException, remote: Remote, note: str) -> ArtverError | None:
+    """A local directory's own failures, said in its terms (no credentials, no server)."""
+    os_error = next((e for e in _chain(exc) if isinstance(e, OSError)), None)
+    if isinstance(os_error, PermissionError):
+        return RemoteError(
+            f"remote {remote}: permission denied on {os_error.filename or remote.root}{note}",
+            remote=remote.name,
+            hint="Check that you may write (push) or read (pull) the remote directory.",
+        )
+    if os_error is not None and os_error.errno in DISK_FULL_ERRNOS:
+        return RemoteError(
+            f"no space left on remote {remote}{note}",
+            remote=remote.name,
+            hint="Free space there and push again: only what is still missing is sent.",
+        )
+    return None
 
 
 def open_remote(config: Any, name: str | None, base: Path) -> Remote:
