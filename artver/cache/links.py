@@ -10,10 +10,9 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import shutil
 
 from artver.errors import ArtverError
-from artver.fsutil import temp_name, unlink_quietly
+from artver.fsutil import kernel_copy, temp_name, unlink_quietly
 
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 # errnos that mean "this link type is not possible here", not "something is broken".
@@ -41,7 +40,7 @@ def reflink(src: str, dst: str) -> None:
 
 
 def _copy(src: str, dst: str) -> None:
-    shutil.copyfile(src, dst)
+    kernel_copy(src, dst)  # not shutil.copyfile: its checks cost 8 more syscalls per file
 
 
 def _make(how: str, src: str, dst: str) -> None:

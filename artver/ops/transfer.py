@@ -198,15 +198,16 @@ def present_on(
     return _whole({o: there[o] for o in wanted & there.keys()}, expected)
 
 
+def _local_size(repo: Repo, oid: str) -> int | None:
+    try:
+        return os.stat(repo.odb.path_of(oid)).st_size
+    except FileNotFoundError:
+        return None
+
+
 def _local_sizes(repo: Repo, oids: list[str]) -> dict[str, int]:
     """{object id: size} of those of `oids` in the local cache."""
-    sizes = {}
-    for oid in oids:
-        try:
-            sizes[oid] = os.stat(repo.odb.path_of(oid)).st_size
-        except FileNotFoundError:
-            continue
-    return sizes
+    return {oid: size for oid in oids if (size := _local_size(repo, oid)) is not None}
 
 
 def _ask_each(remote: Remote, oids: list[str], jobs: int) -> dict[str, int | None]:
@@ -250,12 +251,12 @@ def push(
     # Objects missing from the local cache are fine when the remote has them already (a clone
     # that never pulled the data can still push its code): ask before calling them lost.
     lacking: dict[str, list[str]] = {}  # file or directory -> the objects the cache lacks
-    local: dict[str, bool] = {}  # one stat per object, however many manifests list it
+    local: dict[str, int | None] = {}  # size in the cache (None: absent); one stat per object
 
     def in_cache(oid: str) -> bool:
         if oid not in local:
-            local[oid] = repo.odb.exists(oid)
-        return local[oid]
+            local[oid] = _local_size(repo, oid)
+        return local[oid] is not None
 
     for oid, art in by_oid.items():
         if oid in dirs_there:
@@ -292,10 +293,11 @@ def push(
                 result.up_to_date += 1
 
     files = sorted(owners)
-    there = present_on(remote, files, njobs, _local_sizes(repo, files))
+    known_sizes = {o: size for o in files if (size := local.get(o)) is not None}
+    there = present_on(remote, files, njobs, known_sizes)
     result.up_to_date += len(there)
     todo = transfer.missing(files, there)
-    sizes = {oid: os.path.getsize(repo.odb.path_of(oid)) for oid in todo}
+    sizes = {oid: known_sizes.get(oid) or os.path.getsize(repo.odb.path_of(oid)) for oid in todo}
 
     def upload(oid: str) -> int:
         path = repo.odb.path_of(oid)
