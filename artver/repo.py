@@ -102,7 +102,12 @@ class Repo:
             text = CONFIG_TEMPLATE + ("core:\n  no_git: true\n" if no_git else "")
             atomic_write_text(config, text)
         atomic_write_text(artver_dir / ".gitignore", ARTVER_GITIGNORE)
-        return cls(root)
+        repo = cls(root)
+        # The state DB is made here, once: creating it (sqlite-utils and its plugin scan) costs
+        # more than a whole no-op command, which the first `add` would otherwise pay.
+        repo.state.conn  # noqa: B018
+        repo.close()
+        return repo
 
     # -- parts ---------------------------------------------------------------------------------
     @cached_property
