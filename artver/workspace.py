@@ -48,7 +48,9 @@ class WsFile(NamedTuple):
 def fingerprint(files: list[WsFile]) -> str:
     """One hash of every file's (path, inode, mtime, size, exec bit): equal fingerprints mean
     the state DB's per-file answers would all be hits, so the whole tree is unchanged."""
-    numbers = array("q", chain.from_iterable(map(itemgetter(2, 3, 4, 5), files)))
+    numbers = array(  # inode, mtime_ns, size, executable of each, gathered in C
+        "q", chain.from_iterable(map(itemgetter(2, 3, 4, 5), files))
+    )
     names = "\0".join([f.rel for f in files]).encode("utf-8", "surrogateescape")
     return hash_bytes(numbers.tobytes() + b"\0" + names)
 

@@ -142,7 +142,8 @@ def _jobs(repo: Repo, remote: Remote, jobs: int | None) -> int:
         return repo.config.jobs
     if remote.protocol == "file":
         # Copies between local disks are bound by the kernel creating files: more threads
-        # than cores only queue on the GIL (measured: 8 threads ~1.4x slower than 2 here).
+        # than cores only queue on the GIL (20,000 copies on 2 cores: 8 threads took 1.3x
+        # as long as 2).
         return os.cpu_count() or 1
     # Network transfers wait on round trips, not on the CPU: more in flight than core.jobs.
     return min(64, 16 * (os.cpu_count() or 1))
