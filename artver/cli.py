@@ -279,13 +279,14 @@ def config(
     if global_ and local:
         raise UsageError("use only one of --global and --local")
     level = "global" if global_ else "local" if local else "repo"
-    artver_dir = None
+    repo = None
     if level != "global" or key is None or value is None:
         try:
-            artver_dir = _repo().artver_dir
+            repo = _repo()
         except ArtverError:
             if level != "global":
                 raise
+    artver_dir = repo.artver_dir if repo is not None else None
     if key is None:
         merged = cfg.Config.load(artver_dir).data
         if json:
@@ -300,7 +301,10 @@ def config(
 
             root = artver_dir.parent if artver_dir is not None else None
             check_config_key(root, key, None if unset else value, level)
-        cfg.set_value(cfg.level_path(artver_dir, level), key, None if unset else value)
+        if repo is not None:
+            repo.set_config(level, key, None if unset else value)
+        else:
+            cfg.set_value(cfg.level_path(artver_dir, level), key, None if unset else value)
         return
     cfg.check_key(key)
     explicit = global_ or local

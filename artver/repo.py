@@ -15,8 +15,8 @@ from typing import Any
 
 from artver import scm
 from artver.cache.odb import ObjectStore
-from artver.config import Config
-from artver.errors import NotARepoError, PathError
+from artver.config import Config, level_path, set_value
+from artver.errors import ConfigError, NotARepoError, PathError
 from artver.fsutil import atomic_write_text
 from artver.lock import repo_lock
 from artver.pointer import SUFFIX, Pointer, load
@@ -104,10 +104,21 @@ class Repo:
         atomic_write_text(artver_dir / ".gitignore", ARTVER_GITIGNORE)
         repo = cls(root)
         # The state DB is made here, once: creating it (sqlite-utils and its plugin scan) costs
-        # more than a whole no-op command, which the first `add` would otherwise pay.
+        # more than a whole no-op command, which the first `add` would otherwise pay. The
+        # config's parse goes in it too, so that no command needs the YAML parser for it.
         repo.state.conn  # noqa: B018
+        with contextlib.suppress(ConfigError):  # a broken config kept by --force: reported later
+            repo.config  # noqa: B018
         repo.close()
         return repo
+
+    def set_config(self, level: str, key: str, value: str | None) -> None:
+        """Set (or, with None, unset) `key` in the config file of `level`, and remember the
+        new file's parse, as `init` does."""
+        set_value(level_path(self.artver_dir, level), key, value)
+        self.__dict__.pop("config", None)
+        with contextlib.suppress(ConfigError):
+            self.config  # noqa: B018
 
     # -- parts ---------------------------------------------------------------------------------
     @cached_property

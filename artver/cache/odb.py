@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from artver.cache import links
-from artver.cache.hashing import SMALL_FILE, hash_bytes, iter_chunks, new_hasher, read_small
+from artver.cache.hashing import SMALL_FILE, hash_bytes, hash_stream, read_small
 from artver.cache.tree import Manifest
 from artver.errors import ArtverError
 from artver.fsutil import DISK_FULL_ERRNOS, disk_full, kernel_copy, temp_name, unlink_quietly
@@ -105,13 +105,8 @@ class ObjectStore:
             # Hash the copy, not the source: the id then names exactly the bytes stored, even
             # if the source changes meanwhile. The copy is still in the page cache, so this
             # read costs memory bandwidth, not disk.
-            hasher = new_hasher()
-            size = 0
             with open(tmp, "rb", buffering=0) as fin:
-                for chunk in iter_chunks(fin):
-                    hasher.update(chunk)
-                    size += len(chunk)
-            oid = hasher.hexdigest()
+                oid, size = hash_stream(fin)
             if self.exists(oid):
                 unlink_quietly(tmp)
             else:
@@ -221,14 +216,10 @@ class ObjectStore:
     def publish_verified(self, tmp: str, oid: str, source: str) -> int:
         """Hash the file `tmp` (a temp name from `tmp_path`) and publish it as `oid` if it
         matches; otherwise delete it and raise. Returns its size."""
-        hasher = new_hasher()
-        size = 0
         try:
             with open(tmp, "rb", buffering=0) as fin:
-                for chunk in iter_chunks(fin):
-                    hasher.update(chunk)
-                    size += len(chunk)
-            got = hasher.hexdigest() + (".dir" if oid.endswith(".dir") else "")
+                digest, size = hash_stream(fin)
+            got = digest + (".dir" if oid.endswith(".dir") else "")
             if got != oid:
                 raise CorruptObjectError(
                     f"object {oid} from {source} is corrupt (its content hashes to {got})",
