@@ -185,7 +185,8 @@ def one_dataset(
             ]
             settle()
             samples.add("floor", "cp", measure(["cp", str(obj), str(root / "cp-floor.bin")], root))
-            (root / "cp-floor.bin").unlink()
+    # The floor's copy stays until both pushes are timed: memory freed just before a step
+    # makes that step's writes several times faster here (see "Machine effects").
     timed(ctx, samples, f"{op}-push", repos, lambda p: p.cmd("push"))
     timed(ctx, samples, f"{op}-noop", repos, lambda p: p.cmd("push"))
     clones = [clone(repo, root / f"{repo.who}-clone") for repo in repos]
