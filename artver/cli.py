@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from artver import __version__
+from artver.cli_options import JsonOpt
 from artver.errors import ArtverError, Interrupted
 from artver.ui import human_size, out, plural
 
@@ -28,7 +29,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else.")]
 TargetsArg = Annotated[
     Optional[list[str]],  # noqa: UP045 - typer needs Optional here
     typer.Argument(help="Tracked paths, their .artver files or stage names (default: all)."),

@@ -9,13 +9,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from artver.cli_options import JsonOpt, RemoteOpt
 from artver.ui import human_size, out, plural
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else.")]
-RemoteOpt = Annotated[
-    Optional[str],  # noqa: UP045 - typer needs Optional here
-    typer.Option("-r", "--remote", help="Remote to use (default: the default remote)."),
-]
 
 
 def _repo():

@@ -12,13 +12,13 @@ from typing import Annotated, Optional
 
 import typer
 
+from artver.cli_options import JsonOpt
 from artver.ui import out
 
 stage_app = typer.Typer(help="Define pipeline stages in artver.yaml.", no_args_is_help=True)
 params_app = typer.Typer(help="Parameters stages depend on.", no_args_is_help=True)
 metrics_app = typer.Typer(help="Metrics stages produce.", no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else.")]
 StagesArg = Annotated[
     Optional[list[str]],  # noqa: UP045 - typer needs Optional here
     typer.Argument(help="Stage names (default: every stage).", show_default=False),
@@ -177,12 +177,7 @@ def params_diff(
 
     if a is not None:
         old, new, rows = params_diff_revisions(_repo(), a, b, show_all)
-        if json:
-            out.json({"old": old, "new": new, "params": rows})
-        elif not rows:
-            out.result(f"No params differ between {old} and {new}.")
-        else:
-            out.table(["file", "param", old, new, "change"], _diff_rows(rows, "file"))
+        _print_revision_diff("params", "file", old, new, rows, json)
         return
     rows = do_diff(_repo(), show_all)
     if json:
@@ -211,12 +206,20 @@ def metrics_diff(
     from artver.ops.metrics import metrics_diff as do_diff
 
     old, new, rows = do_diff(_repo(), a, b, show_all)
+    _print_revision_diff("metrics", "path", old, new, rows, json)
+
+
+def _print_revision_diff(
+    kind: str, first: str, old: str, new: str, rows: list[dict], json: bool
+) -> None:
+    """Params or metrics of two revisions: JSON, a "nothing differs" line, or a table whose
+    columns are `first`, the name, the two sides and the change."""
     if json:
-        out.json({"old": old, "new": new, "metrics": rows})
+        out.json({"old": old, "new": new, kind: rows})
     elif not rows:
-        out.result(f"No metrics differ between {old} and {new}.")
+        out.result(f"No {kind} differ between {old} and {new}.")
     else:
-        out.table(["path", "metric", old, new, "change"], _diff_rows(rows, "path"))
+        out.table([first, kind.removesuffix("s"), old, new, "change"], _diff_rows(rows, first))
 
 
 def _diff_rows(rows: list[dict], first: str) -> list[list[str]]:

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from artver.cli_options import RemoteOpt
 from artver.errors import UsageError
 from artver.ui import human_size, out, plural
 
@@ -28,10 +29,6 @@ LocalOpt = Annotated[
 TargetsArg = Annotated[
     Optional[list[str]],  # noqa: UP045 - typer needs Optional here
     typer.Argument(help="Tracked paths or their .artver files (default: all)."),
-]
-RemoteOpt = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option("-r", "--remote", help="Remote name (default: core.remote).", show_default=False),
 ]
 JobsOpt = Annotated[
     Optional[int],  # noqa: UP045
