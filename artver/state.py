@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # A file modified this close to (or after) the moment we looked at it may change again
 # within the filesystem's timestamp granularity without its stat changing: never trust it.
 RACY_WINDOW_NS = 100_000_000
@@ -33,6 +33,13 @@ class Known(NamedTuple):
     mtime_ns: int
     size: int
     oid: str
+
+
+class SavedTree(NamedTuple):
+    fingerprint: str
+    oid: str
+    nfiles: int
+    size: int
 
 
 class StateDB:
@@ -159,19 +166,20 @@ class StateDB:
                 self.save_parsed(path, digest, data)
 
     # -- whole directories ---------------------------------------------------------------------
-    def tree(self, path: str) -> tuple[str, str] | None:
-        """(stat fingerprint, manifest oid) last seen for the directory at `path`."""
+    def tree(self, path: str) -> SavedTree | None:
+        """The stat fingerprint, manifest oid and totals last seen for the directory `path`."""
         row = self.conn.execute(
-            "SELECT fingerprint, oid FROM trees WHERE path = ?", (path,)
+            "SELECT fingerprint, oid, nfiles, size FROM trees WHERE path = ?", (path,)
         ).fetchone()
-        return (row[0], row[1]) if row else None
+        return SavedTree(*row) if row else None
 
-    def save_tree(self, path: str, fingerprint: str, oid: str, newest_mtime_ns: int) -> None:
+    def save_tree(self, path: str, tree: SavedTree, newest_mtime_ns: int) -> None:
         if newest_mtime_ns >= self.started_ns - RACY_WINDOW_NS:
             return
         self.conn.execute(
-            "INSERT OR REPLACE INTO trees (path, fingerprint, oid) VALUES (?, ?, ?)",
-            (path, fingerprint, oid),
+            "INSERT OR REPLACE INTO trees (path, fingerprint, oid, nfiles, size) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (path, *tree),
         )
 
     # -- directories whose objects are all cached ------------------------------------------------
@@ -220,9 +228,15 @@ class StateDB:
 def _create_tables(db) -> None:
     """The tables of SCHEMA_VERSION that are not there yet (inside the caller's transaction)."""
     tables = set(db.table_names())
+    if "trees" in tables and "nfiles" not in db["trees"].columns_dict:
+        db["trees"].drop()  # version 5's: no totals, and fingerprints of another definition
+        tables.discard("trees")
     schema = {
         "hashes": ({"path": str, "inode": int, "mtime_ns": int, "size": int, "oid": str}, "path"),
-        "trees": ({"path": str, "fingerprint": str, "oid": str}, "path"),
+        "trees": (
+            {"path": str, "fingerprint": str, "oid": str, "nfiles": int, "size": int},
+            "path",
+        ),
         "complete_dirs": ({"oid": str}, "oid"),
         "kv": ({"key": str, "value": str}, "key"),
         "parsed": ({"path": str, "digest": str, "data": bytes}, "path"),

@@ -10,8 +10,8 @@ import errno
 import os
 import stat as stat_mod
 from array import array
-from collections.abc import Callable
-from itertools import chain
+from collections.abc import Callable, Iterable
+from itertools import chain, groupby
 from operator import itemgetter
 from typing import NamedTuple, TypeVar
 
@@ -47,12 +47,37 @@ class WsFile(NamedTuple):
 
 def fingerprint(files: list[WsFile]) -> str:
     """One hash of every file's (path, inode, mtime, size, exec bit): equal fingerprints mean
-    the state DB's per-file answers would all be hits, so the whole tree is unchanged."""
+    the state DB's per-file answers would all be hits, so the whole tree is unchanged.
+
+    It is built from one digest per top-level entry of the tree (its files in scan order), so
+    that parts of a tree can be fingerprinted apart, in other processes, and combined
+    (`artver.parallel_scan`). `scan_tree` lists each top-level subtree contiguously.
+    """
+    groups: dict[str, list[WsFile]] = {}
+    for top, members in groupby(files, key=_top_level):
+        groups.setdefault(top, []).extend(members)
+    return combine_groups((top, group_digest(members)) for top, members in groups.items())
+
+
+def _top_level(file: WsFile) -> str:
+    """The top-level directory a file lies in; "" for files at the tree's root."""
+    rel = file.rel
+    cut = rel.find("/")
+    return rel[:cut] if cut >= 0 else ""
+
+
+def group_digest(files: list[WsFile]) -> str:
     numbers = array(  # inode, mtime_ns, size, executable of each, gathered in C
         "q", chain.from_iterable(map(itemgetter(2, 3, 4, 5), files))
     )
     names = "\0".join([f.rel for f in files]).encode("utf-8", "surrogateescape")
     return hash_bytes(numbers.tobytes() + b"\0" + names)
+
+
+def combine_groups(digests: Iterable[tuple[str, str]]) -> str:
+    """The tree's fingerprint from (top-level name, group digest) pairs in any order."""
+    text = "".join(f"{top}\0{digest}\n" for top, digest in sorted(digests))
+    return hash_bytes(text.encode("utf-8", "surrogateescape"))
 
 
 def _os_error(display: str, exc: OSError) -> ArtverError:
@@ -81,13 +106,19 @@ def scan_tree(root: str, display: str) -> list[WsFile]:
     This loop runs once per file of every tracked directory on every status, so it keeps to
     one stat per entry and plain tuples.
     """
+    root_st = os.stat(root)
+    return scan_subtree(root, "", frozenset({(root_st.st_dev, root_st.st_ino)}), display)
+
+
+def scan_subtree(
+    top: str, prefix: str, ancestors: frozenset[tuple[int, int]], display: str
+) -> list[WsFile]:
+    """`scan_tree` of the directory `top`, whose files' rels start with `prefix` and whose
+    parents (device, inode) are `ancestors` (to tell symlink loops)."""
     files: list[WsFile] = []
     append = files.append
     new_tuple = tuple.__new__
-    root_st = os.stat(root)
-    stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
-        (root, "", frozenset({(root_st.st_dev, root_st.st_ino)}))
-    ]
+    stack = [(top, prefix, ancestors)]
     while stack:
         dirpath, prefix, ancestors = stack.pop()
         try:

@@ -108,11 +108,7 @@ class Observer:
             elif snap.kind == "file":
                 self._outputs[path] = Output(abspath.name, snap.oid or "", snap.files[0].size)
             else:
-                if snap.known_oid is not None:
-                    size = sum(f.size for f in snap.files)
-                    nfiles = len(snap.files)
-                else:
-                    size, nfiles = snap.manifest.size, snap.manifest.nfiles
+                nfiles, size = snap.totals
                 self._outputs[path] = Output(abspath.name, snap.oid or "", size, nfiles)
         return self._outputs[path]
 

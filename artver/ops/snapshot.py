@@ -11,6 +11,7 @@ from pathlib import Path
 from artver.cache.tree import FileEntry, Manifest
 from artver.errors import PathError
 from artver.repo import Repo
+from artver.state import SavedTree
 from artver.workspace import FileHasher, WsFile, fingerprint, scan_tree, stat_path
 
 
@@ -20,10 +21,26 @@ class Snapshot:
 
     path: Path
     kind: str  # "file", "dir" or "missing"
-    files: list[WsFile]
+    listed: list[WsFile] | None  # None when the fingerprint answered without a list
     oids: dict[str, str]  # WsFile.rel -> oid; empty when `known_oid` answered for the tree
     known_oid: str | None = None  # set when the stat fingerprint proved the tree unchanged
     read: frozenset[str] = frozenset()  # rels whose content was read (and, by add, cached)
+    known_totals: tuple[int, int] | None = None  # (files, bytes), when known without a list
+    shown: str = ""
+
+    @property
+    def files(self) -> list[WsFile]:
+        """The files, listed now if the fingerprint answered without them (rarely needed)."""
+        if self.listed is None:
+            self.listed = scan_tree(str(self.path), self.shown)
+        return self.listed
+
+    @property
+    def totals(self) -> tuple[int, int]:
+        """(number of files, bytes)."""
+        if self.known_totals is None:
+            self.known_totals = (len(self.files), sum(f.size for f in self.files))
+        return self.known_totals
 
     @cached_property
     def manifest(self) -> Manifest:
@@ -68,8 +85,12 @@ def take(
     a large tracked directory that did not change.
     `on_miss` replaces plain hashing for files the state DB does not know.
     """
-    kind, files = scanned or scan(repo, path, shown)
     base = repo.rel(path)
+    if scanned is None and expect is not None and expect.endswith(".dir"):
+        unchanged = _unchanged_tree(repo, path, shown, base, expect)
+        if unchanged is not None:
+            return unchanged
+    kind, files = scanned or scan(repo, path, shown)
     hasher = FileHasher(repo.state, repo.config.jobs, repo.progress)
     if kind == "file":
         oids = hasher.oids(files, lambda f: base, None, on_miss, display=lambda f: shown)
@@ -77,8 +98,9 @@ def take(
     if kind == "missing":
         return Snapshot(path, kind, files, {})
     tree_print = fingerprint(files)
-    if expect is not None and repo.state.tree(base) == (tree_print, expect):
-        return Snapshot(path, kind, files, {}, known_oid=expect)
+    saved = repo.state.tree(base) if expect is not None else None
+    if saved is not None and (saved.fingerprint, saved.oid) == (tree_print, expect):
+        return Snapshot(path, kind, files, {}, known_oid=expect, shown=shown)
     oids = hasher.oids(
         files,
         lambda f: f"{base}/{f.rel}",
@@ -88,5 +110,22 @@ def take(
     )
     snapshot = Snapshot(path, kind, files, oids, read=frozenset(hasher.read_this_time))
     newest = max((f.mtime_ns for f in files), default=0)
-    repo.state.save_tree(base, tree_print, snapshot.manifest.oid, newest)
+    manifest = snapshot.manifest
+    saving = SavedTree(tree_print, manifest.oid, manifest.nfiles, manifest.size)
+    repo.state.save_tree(base, saving, newest)
     return snapshot
+
+
+def _unchanged_tree(repo: Repo, path: Path, shown: str, base: str, expect: str) -> Snapshot | None:
+    """A large directory last seen as `expect`, proved unchanged by a stat fingerprint taken
+    on several cores; None when that cannot tell (the caller then scans it as usual)."""
+    saved = repo.state.tree(base)
+    if saved is None or saved.oid != expect:
+        return None
+    from artver.parallel_scan import tree_print
+
+    found = tree_print(str(path), saved.nfiles, repo.config.jobs)
+    if found is None or found.fingerprint != saved.fingerprint:
+        return None
+    totals = (found.nfiles, found.size)
+    return Snapshot(path, "dir", None, {}, known_oid=expect, known_totals=totals, shown=shown)

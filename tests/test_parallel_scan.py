@@ -1,0 +1,179 @@
+"""Large tracked directories are proved unchanged on several cores, and give the same answers
+as the ordinary one-process scan: same fingerprint, and every change still seen."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from artver import parallel_scan
+from artver.parallel_scan import MIN_FILES, deal, tree_print, worker_count
+from artver.workspace import fingerprint, scan_tree
+
+SUBDIRS = ["a", "b", "c", "d", "é e", "new\nline"]
+
+
+def make_tree(root: Path, nfiles: int = MIN_FILES + 100) -> None:
+    """`nfiles` small files over nested subdirectories, some at the top, some executable."""
+    rng = random.Random(7)
+    for i in range(nfiles):
+        top = SUBDIRS[i % len(SUBDIRS)]
+        path = root / top / f"s{i % 3}" / f"f{i}.bin" if i % 50 else root / f"top{i}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(rng.randbytes(i % 40))
+        if i % 17 == 0:
+            path.chmod(0o755)
+
+
+@pytest.fixture
+def two_cores(monkeypatch):
+    """The machine running the tests may have one core: the split must still be exercised."""
+    monkeypatch.setattr(parallel_scan, "usable_cores", lambda: 2)
+
+
+def test_worker_count_needs_files_subdirectories_cores_and_jobs():
+    assert worker_count(MIN_FILES - 1, subdirs=50, cores=8, jobs=8) == 1
+    assert worker_count(20_000, subdirs=1, cores=8, jobs=8) == 1
+    assert worker_count(20_000, subdirs=20, cores=2, jobs=8) == 2
+    assert worker_count(20_000, subdirs=20, cores=8, jobs=3) == 3
+    assert worker_count(20_000, subdirs=5, cores=8, jobs=8) == 5
+    assert worker_count(MIN_FILES, subdirs=20, cores=8, jobs=8) == 2  # ~1,000 files each at least
+
+
+def test_deal_shares_every_item_once():
+    shares = deal(list(range(7)), 3)
+    assert shares == [[0, 3, 6], [1, 4], [2, 5]]
+    assert sorted(x for share in shares for x in share) == list(range(7))
+
+
+def test_parallel_fingerprint_is_the_one_process_fingerprint(tmp_path, two_cores):
+    make_tree(tmp_path)
+    files = scan_tree(str(tmp_path), "t")
+    found = tree_print(str(tmp_path), len(files), jobs=4)
+    assert found is not None
+    assert found.fingerprint == fingerprint(files)
+    assert found.nfiles == len(files) == MIN_FILES + 100
+    assert found.size == sum(f.size for f in files)
+
+
+def test_parallel_fingerprint_changes_with_any_file(tmp_path, two_cores):
+    make_tree(tmp_path)
+    before = tree_print(str(tmp_path), MIN_FILES, jobs=2)
+    victim = tmp_path / "b" / "s1" / "f1.bin"
+    stat = victim.stat()
+    victim.write_bytes(b"x" * stat.st_size)  # same size
+    os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    after = tree_print(str(tmp_path), MIN_FILES, jobs=2)
+    assert before is not None and after is not None
+    assert after.fingerprint != before.fingerprint
+    assert after.fingerprint == fingerprint(scan_tree(str(tmp_path), "t"))
+
+
+def test_small_trees_and_single_subdirectories_are_left_to_the_ordinary_scan(tmp_path, two_cores):
+    make_tree(tmp_path)
+    assert tree_print(str(tmp_path), MIN_FILES - 1, jobs=2) is None
+    assert tree_print(str(tmp_path), MIN_FILES, jobs=1) is None
+    (tmp_path / "only").mkdir()
+    (tmp_path / "only" / "x").write_text("x")
+    assert tree_print(str(tmp_path / "only"), MIN_FILES, jobs=2) is None  # no subdirectory
+
+
+@pytest.mark.parametrize("trouble", ["loop_to_root", "loop_in_child", "fifo", "missing"])
+def test_trouble_gives_no_answer_so_the_ordinary_scan_reports_it(tmp_path, two_cores, trouble):
+    make_tree(tmp_path)
+    if trouble == "loop_to_root":
+        os.symlink(tmp_path, tmp_path / "back")
+    elif trouble == "loop_in_child":
+        os.symlink(tmp_path / "c", tmp_path / "c" / "s2" / "up")
+    elif trouble == "fifo":
+        os.mkfifo(tmp_path / "d" / "s0" / "pipe")
+    assert (
+        tree_print(str(tmp_path / ("gone" if trouble == "missing" else "")), MIN_FILES, 2) is None
+    )
+
+
+def backdate(root: Path) -> None:
+    """Files written a moment ago are 'racy' (they may change again within the clock's
+    granularity), so no fingerprint of them is kept: make them an hour old."""
+    hour_ago = (os.stat(root).st_mtime_ns - 3600 * 10**9,) * 2
+    for path in root.rglob("*"):
+        os.utime(path, ns=hour_ago, follow_symlinks=False)
+
+
+def test_status_of_a_large_unchanged_directory_comes_from_the_parallel_fingerprint(
+    ws, monkeypatch, two_cores
+):
+    from artver.ops.status import status
+    from artver.repo import Repo
+
+    make_tree(ws.root / "data")
+    backdate(ws.root / "data")
+    ws.artver("add", "data")
+    ws.artver("status")
+    answers = []
+    real = parallel_scan.tree_print
+    monkeypatch.setattr(
+        parallel_scan, "tree_print", lambda *a: answers.append(real(*a)) or answers[-1]
+    )
+    monkeypatch.chdir(ws.root)
+    found = status(Repo.find(ws.root), [], ws.root)
+    assert [(a.path, a.state) for a in found] == [("data", "ok")]
+    assert len(answers) == 1 and answers[0] is not None
+    assert answers[0].nfiles == MIN_FILES + 100
+
+
+def test_every_change_to_a_large_directory_is_still_seen(ws):
+    make_tree(ws.root / "data")
+    backdate(ws.root / "data")
+    ws.artver("add", "data")
+    assert "Data is up to date." in ws.artver("status").stdout
+    assert "Data is up to date." in ws.artver("status").stdout
+    victim = ws.root / "data" / "c" / "s2" / "f2.bin"
+    victim.write_bytes(b"z" * victim.stat().st_size)  # same size, new content
+    (ws.root / "data" / "é e" / "s1" / "added.txt").write_text("new")
+    os.unlink(ws.root / "data" / "top0.txt")
+    res = ws.artver("status")
+    assert "data: modified" in res.stdout
+    assert "modified: data/c/s2/f2.bin" in res.stdout
+    assert "new: data/é e/s1/added.txt" in res.stdout
+    assert "deleted: data/top0.txt" in res.stdout
+    ws.artver("add", "data")
+    backdate(ws.root / "data")
+    ws.artver("status")
+    assert "Data is up to date." in ws.artver("status").stdout
+    os.symlink(ws.root / "data", ws.root / "data" / "a" / "s0" / "loop")
+    res = ws.artver("status", expect=1)
+    assert "symlink loop" in res.stderr
+
+
+def test_a_stage_rerun_records_an_unchanged_large_dependency_as_before(ws):
+    make_tree(ws.root / "data")
+    backdate(ws.root / "data")
+    ws.write("other.txt", "1")
+    ws.write(
+        "artver.yaml",
+        "stages:\n  count:\n    cmd: ls -R data other.txt > count.txt\n"
+        "    deps: [data, other.txt]\n    outs: [count.txt]\n",
+    )
+    ws.artver("repro")
+    ws.artver("repro")  # the data's fingerprint is saved now
+    data_entry = _dep_entry(ws.read("artver.lock").decode(), "data")
+    assert "nfiles: 2100" in data_entry
+    ws.write("other.txt", "2")
+    assert "Running stage count" in ws.artver("repro").output
+    assert _dep_entry(ws.read("artver.lock").decode(), "data") == data_entry
+
+
+def _dep_entry(lock: str, path: str) -> str:
+    """The lines of `lock` that record the dependency `path`."""
+    lines = lock.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == f"- path: {path}")
+    end = start + 1
+    while end < len(lines) and lines[end].startswith(
+        " " * (len(lines[start]) - len(lines[start].lstrip()) + 2)
+    ):
+        end += 1
+    return "\n".join(lines[start:end])
