@@ -188,24 +188,25 @@ class Repo:
         return self._metadata
 
     def _walk_metadata(self) -> Iterator[Path]:
-        stack = [self.root]
+        # Every status and repro runs this over the whole work tree, including large plain
+        # directories (a stage's data), so the per-entry work is kept to string checks.
+        stack = [str(self.root)]
         while stack:
-            current = stack.pop()
             try:
-                entries = list(os.scandir(current))
+                entries = list(os.scandir(stack.pop()))
             except OSError:
                 continue
-            names = {e.name for e in entries}
+            names: set[str] | None = None
             for entry in entries:
-                if (entry.name.endswith(SUFFIX) or entry.name == PIPELINE_FILE) and entry.is_file():
+                name = entry.name
+                if (name.endswith(SUFFIX) or name == PIPELINE_FILE) and entry.is_file():
                     yield Path(entry.path)
-                elif (
-                    entry.is_dir(follow_symlinks=False)
-                    and entry.name not in SKIP_DIRS
-                    and entry.name + SUFFIX not in names
-                    and not os.path.exists(os.path.join(entry.path, "pyvenv.cfg"))
-                ):
-                    stack.append(Path(entry.path))
+                elif entry.is_dir(follow_symlinks=False) and name not in SKIP_DIRS:
+                    if names is None:
+                        names = {e.name for e in entries}
+                    tracked = name + SUFFIX in names
+                    if not tracked and not os.path.exists(entry.path + "/pyvenv.cfg"):
+                        stack.append(entry.path)
 
     def load_pointer(self, path: Path) -> Pointer:
         return load(

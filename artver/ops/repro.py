@@ -10,23 +10,25 @@ from __future__ import annotations
 
 import os
 import posixpath
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from artver import scm
 from artver.errors import ArtverError
-from artver.ops.add import cache_path
-from artver.ops.checkout import Target, restore
 from artver.ops.pipeline import Loaded, Observer, load, run_key, select
-from artver.pointer import Output
 from artver.repo import Repo
-from artver.stages import runcache
 from artver.stages.lock import LockEntry, Recorded, lock_path_for, write_lock
-from artver.stages.resources import ResourceError, ResourcePool
-from artver.stages.run import Finished, Runner
 from artver.stages.schema import Stage
 from artver.stages.status import Observed, stale_reasons
+
+if TYPE_CHECKING:
+    from artver.stages.resources import ResourcePool
+    from artver.stages.run import Finished, Runner
+
+# What only running a stage needs (caching outputs, restoring from the run cache, child
+# processes, the machine's resources) is imported when a stage runs: a no-op repro skips it.
 
 RAN, RESTORED, UP_TO_DATE, FAILED, SKIPPED = "ran", "restored", "up to date", "failed", "skipped"
 
@@ -93,10 +95,19 @@ def _check_inputs(repo: Repo, loaded: Loaded, names: list[str]) -> None:
 
 
 def _check_resources(
-    repo: Repo, loaded: Loaded, names: list[str], pool: ResourcePool, force: bool
+    repo: Repo,
+    loaded: Loaded,
+    names: list[str],
+    pool_of: Callable[[], ResourcePool],
+    force: bool,
 ) -> None:
     """Refuse before anything runs when a stage that must run needs more than the machine
     has; stages that are up to date may ask for anything."""
+    if not any(loaded.pipeline.stages[n].resources.to_dict() for n in names):
+        return  # nothing declares resources: the machine need not be probed (nvidia-smi)
+    from artver.stages.resources import ResourceError
+
+    pool = pool_of()
     lacking = {n: pool.missing(loaded.pipeline.stages[n].resources) for n in names}
     lacking = {n: lacks for n, lacks in lacking.items() if lacks}
     if not lacking:
@@ -135,14 +146,29 @@ class _Execution:
         self.opts = opts
         self.events = events
         self.observer = Observer(repo)
-        self.runner = Runner(on_line)
-        self.pool = ResourcePool.of_machine(_gpu_override())
+        self.on_line = on_line
         self.outcomes: dict[str, Outcome] = {}
         self.started: dict[str, tuple[Observed, list[str]]] = {}
 
+    @cached_property
+    def runner(self) -> Runner:
+        from artver.stages.run import Runner
+
+        return Runner(self.on_line)
+
+    @cached_property
+    def pool(self) -> ResourcePool:
+        from artver.stages.resources import ResourcePool
+
+        return ResourcePool.of_machine(_gpu_override())
+
+    @property
+    def running(self) -> int:
+        return self.runner.running if "runner" in self.__dict__ else 0
+
     # -- the loop ---------------------------------------------------------------------------
     def run(self, names: list[str]) -> list[Outcome]:
-        _check_resources(self.repo, self.loaded, names, self.pool, self.opts.force)
+        _check_resources(self.repo, self.loaded, names, lambda: self.pool, self.opts.force)
         # .gitignore lines in pipeline order, not in the order parallel stages finish: a
         # directory dep containing that .gitignore must hash the same from run to run.
         ignores = []
@@ -156,7 +182,7 @@ class _Execution:
         selected = set(names)
         stopping = False
         try:
-            while pending or self.runner.running:
+            while pending or self.running:
                 progressed = False
                 for name in list(pending):
                     if stopping:
@@ -170,21 +196,22 @@ class _Execution:
                         self.events(name, SKIPPED, ["an upstream stage failed"])
                         progressed = True
                         continue
-                    if self.runner.running >= self.opts.jobs:
+                    if self.running >= self.opts.jobs:
                         break
                     if self._begin(name):
                         pending.remove(name)
                         progressed = True
-                if stopping and not self.runner.running:
+                if stopping and not self.running:
                     break
-                if self.runner.running and not progressed:
+                if self.running and not progressed:
                     failed = self._finish(self.runner.wait())
                     if failed and not self.opts.keep_going:
                         stopping = True
-                elif not self.runner.running and not progressed:
+                elif not self.running and not progressed:
                     break  # waiting on resources nothing will free: cannot happen after checks
         except BaseException:
-            self.runner.stop_all()
+            if self.running:
+                self.runner.stop_all()
             raise
         for name in names:
             self.outcomes.setdefault(name, Outcome(name, SKIPPED, ["stopped after a failure"]))
@@ -250,6 +277,10 @@ class _Execution:
     def _restore_from_run_cache(self, stage: Stage, observed: Observed, reasons) -> bool:
         if not (self.opts.run_cache and _run_cacheable(stage)) or self.opts.force:
             return False
+        from artver.ops.checkout import Target, restore
+        from artver.pointer import Output
+        from artver.stages import runcache
+
         found = runcache.lookup(self.repo.cache_dir, run_key(stage, observed))
         if found is None:
             return False
@@ -275,6 +306,10 @@ class _Execution:
     def _remove_outputs(self, stage: Stage) -> None:
         """Clear non-persistent outputs, first keeping a copy of cached content that exists
         nowhere else (nothing is lost, even output the user edited by hand)."""
+        import shutil
+
+        from artver.ops.add import cache_path
+
         for out in stage.outs:
             if out.persist:
                 continue
@@ -302,6 +337,9 @@ def record_stage(
     run_cache: bool = True,
 ) -> LockEntry:
     """Cache the stage's outputs and write its lock entry (and its run-cache entry)."""
+    from artver.ops.add import cache_path
+    from artver.stages import runcache
+
     if outs is None:
         outs = []
         for out in stage.outs:
