@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 from pathlib import Path
 
@@ -11,10 +12,29 @@ from artver.errors import DiskFullError
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
+class _TempTokens:
+    """Temp-name suffixes unique across processes (a random prefix, new in each forked
+    child) and within one (a counter): no `getrandom` call per file written."""
+
+    def __init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        self.prefix = os.urandom(4).hex()
+        self.counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter):x}"
+
+
+_tokens = _TempTokens()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_tokens.reseed)
+
+
 def temp_name(final: Path | str) -> str:
-    final = str(final)
-    head, tail = os.path.split(final)
-    return os.path.join(head, f".{tail}.{os.urandom(4).hex()}.tmp")
+    head, tail = os.path.split(str(final))
+    return os.path.join(head, f".{tail}.{_tokens.next()}.tmp")
 
 
 def disk_full(exc: OSError, where: str) -> DiskFullError:
@@ -44,17 +64,22 @@ def atomic_write_text(path: Path | str, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def kernel_copy(src: str, dst: str, mode: int = 0o666) -> None:
+def kernel_copy(src: str, dst: str, mode: int = 0o666, size: int | None = None) -> None:
     """Copy `src` into the new file `dst` (it must not exist) with copy_file_range, as `cp`
     does: the bytes never pass through Python. Where the kernel cannot (another filesystem on
-    an old kernel), a plain read/write loop."""
+    an old kernel), a plain read/write loop. With `size` (what `src` is known to hold, as a
+    cache object is), the copy stops there instead of asking once more to find the end."""
     fin = os.open(src, os.O_RDONLY)
     try:
         fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
             try:
-                while os.copy_file_range(fin, fd, 1 << 30):
-                    pass
+                copied = 0
+                while size is None or copied < size:
+                    step = os.copy_file_range(fin, fd, 1 << 30)
+                    if not step:
+                        break
+                    copied += step
                 return
             except OSError as exc:
                 if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):

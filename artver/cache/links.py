@@ -39,19 +39,18 @@ def reflink(src: str, dst: str) -> None:
             raise
 
 
-def _copy(src: str, dst: str) -> None:
-    kernel_copy(src, dst)  # not shutil.copyfile: its checks cost 8 more syscalls per file
-
-
-def _make(how: str, src: str, dst: str) -> None:
+def _make(how: str, src: str, dst: str, executable: bool, size: int | None) -> None:
     if how == "reflink":
         reflink(src, dst)
+        os.chmod(dst, 0o755 if executable else 0o644)  # not the cache object's read-only mode
     elif how == "hardlink":
         os.link(src, dst)
     elif how == "symlink":
         os.symlink(src, dst)
     else:
-        _copy(src, dst)
+        # Not shutil.copyfile: its checks cost 8 more syscalls per file. Created with its
+        # final mode (less the umask, as Git does), so no chmod follows.
+        kernel_copy(src, dst, 0o777 if executable else 0o666, size)
 
 
 class NoLinkTypeError(ArtverError):
@@ -103,12 +102,20 @@ class Linker:
             self.mark_broken("reflink", exc)
             return False
 
-    def place(self, src: str, dest: str, executable: bool, only: str | None = None) -> str:
-        """Put `src` at `dest` with the first link type that works; returns the one used."""
+    def place(
+        self,
+        src: str,
+        dest: str,
+        executable: bool,
+        only: str | None = None,
+        size: int | None = None,
+    ) -> str:
+        """Put `src` (of `size` bytes, if known) at `dest` with the first link type that
+        works; returns the one used."""
         tmp = temp_name(dest)
         for how in self.candidates(only):
             try:
-                _make(how, src, tmp)
+                _make(how, src, tmp, executable, size)
             except OSError as exc:
                 unlink_quietly(tmp)
                 if exc.errno not in UNSUPPORTED or how == "copy":
@@ -116,8 +123,6 @@ class Linker:
                 self.mark_broken(how, exc)
                 continue
             try:
-                if how in ("copy", "reflink"):
-                    os.chmod(tmp, 0o755 if executable else 0o644)
                 os.replace(tmp, dest)
             except BaseException:
                 unlink_quietly(tmp)

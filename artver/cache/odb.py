@@ -183,13 +183,18 @@ class ObjectStore:
             raise CorruptObjectError(f"the cache object {oid} is {exc}") from None
 
     def materialize(
-        self, oid: str, dest: str, executable: bool, link_type: str | None = None
+        self,
+        oid: str,
+        dest: str,
+        executable: bool,
+        link_type: str | None = None,
+        size: int | None = None,
     ) -> str:
-        """Place object `oid` at `dest`, atomically replacing what is there; returns the link
-        type used."""
+        """Place object `oid` (of `size` bytes, if known) at `dest`, atomically replacing what
+        is there; returns the link type used."""
         src = self.path_of(oid)
         try:
-            return self.linker.place(src, dest, executable, only=link_type)
+            return self.linker.place(src, dest, executable, only=link_type, size=size)
         except OSError as exc:
             if exc.errno in DISK_FULL_ERRNOS:
                 raise disk_full(exc, dest) from None

@@ -94,7 +94,7 @@ def _apply(repo: Repo, job: _Job) -> None:
     def place(change: Change) -> tuple[str, Known]:
         dest = _target(root, change.path)
         assert change.new is not None
-        odb.materialize(change.new.oid, str(dest), change.new.executable)
+        odb.materialize(change.new.oid, str(dest), change.new.executable, size=change.new.size)
         st = os.stat(dest)
         return change.path, Known(st.st_ino, st.st_mtime_ns, st.st_size, change.new.oid)
 

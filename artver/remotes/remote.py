@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from artver.cache.hashing import SMALL_FILE
+from artver.cache.hashing import SMALL_FILE, read_small
 from artver.cache.odb import ObjectStore
 from artver.errors import ArtverError
 from artver.fsutil import DISK_FULL_ERRNOS, kernel_copy, temp_name, unlink_quietly
@@ -154,11 +154,11 @@ class Remote:
         temp + rename."""
         if size > SMALL_FILE and self.protocol != "file":
             with self._large:
-                self._upload(src, oid)
+                self._upload(src, oid, size)
         else:
-            self._upload(src, oid)
+            self._upload(src, oid, size)
 
-    def _upload(self, src: str, oid: str) -> None:
+    def _upload(self, src: str, oid: str, size: int) -> None:
         final = self.path_of(oid)
         if self.protocol == "file":
             # A local directory is copied by the kernel, as `cp` copies, not through fsspec's
@@ -171,7 +171,7 @@ class Remote:
                     self._made.add(shard)
             tmp = temp_name(final)
             try:
-                kernel_copy(src, tmp)
+                kernel_copy(src, tmp, size=size)
                 os.replace(tmp, final)  # same directory: atomic
             except BaseException:
                 unlink_quietly(tmp)
@@ -189,8 +189,7 @@ class Remote:
         path = self.path_of(oid)
         if oid.endswith(".dir") or (size is not None and size <= SMALL_FILE):
             if self.protocol == "file":
-                with open(path, "rb") as fobj:
-                    data = fobj.read()
+                data = read_small(path, size if size is not None else SMALL_FILE)
             elif self.protocol == "s3":
                 # max_concurrency=1: otherwise s3fs sends a HEAD for the size before each GET,
                 # doubling the requests for every small object.
