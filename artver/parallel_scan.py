@@ -90,12 +90,14 @@ def tree_print(root: str, expected_files: int, jobs: int) -> TreePrint | None:
     if workers < 2:
         return None
     shares = deal(sorted(subdirs), workers)
-    children = [_spawn(share) for share in shares[1:]]
+    children: list[tuple[int, int]] = []
     mine = None
     try:
+        for share in shares[1:]:
+            children.append(_spawn(share))  # OSError when the system allows no more processes
         mine = _digests(shares[0])
     except (OSError, PathError):
-        pass  # the ordinary scan will say what is wrong
+        pass  # the ordinary scan will do, and say what is wrong
     finally:
         results = [_collect(*child) for child in children]
     if mine is None or None in results:
@@ -127,7 +129,12 @@ def _digests(share: Share) -> tuple[list[tuple[str, str]], int, int]:
 def _spawn(share: Share) -> tuple[int, int]:
     """Fork a child that writes its share's digests to a pipe; returns (pid, read end)."""
     read_end, write_end = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        raise
     if pid == 0:  # the child: never return into the caller's code
         status = 1
         try:

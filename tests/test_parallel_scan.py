@@ -177,3 +177,17 @@ def _dep_entry(lock: str, path: str) -> str:
     ):
         end += 1
     return "\n".join(lines[start:end])
+
+
+def test_a_machine_that_allows_no_more_processes_gets_the_ordinary_scan(
+    tmp_path, two_cores, monkeypatch
+):
+    make_tree(tmp_path)
+
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    fds_before = len(os.listdir("/proc/self/fd"))
+    assert tree_print(str(tmp_path), MIN_FILES, jobs=2) is None
+    assert len(os.listdir("/proc/self/fd")) == fds_before  # no pipe left open
