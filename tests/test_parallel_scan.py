@@ -191,3 +191,28 @@ def test_a_machine_that_allows_no_more_processes_gets_the_ordinary_scan(
     fds_before = len(os.listdir("/proc/self/fd"))
     assert tree_print(str(tmp_path), MIN_FILES, jobs=2) is None
     assert len(os.listdir("/proc/self/fd")) == fds_before  # no pipe left open
+
+
+def test_a_state_db_from_before_the_tree_totals_is_upgraded_in_place(ws):
+    """Version 5 kept trees without totals, and fingerprints of another definition: the
+    table is remade, everything else in the state DB stays."""
+    import sqlite3
+
+    ws.write("data/a/x.txt", "x")
+    ws.write("data/b/y.txt", "y")
+    backdate(ws.root / "data")
+    ws.artver("add", "data")
+    db = ws.root / ".artver" / "state.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TABLE trees")
+        conn.execute("CREATE TABLE trees (path TEXT PRIMARY KEY, fingerprint TEXT, oid TEXT)")
+        conn.execute("INSERT INTO trees VALUES ('data', 'old-definition', 'whatever')")
+        conn.execute("PRAGMA user_version = 5")
+        hashes = conn.execute("SELECT count(*) FROM hashes").fetchone()[0]
+    assert hashes == 2
+    assert "Data is up to date." in ws.artver("status").stdout
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 6
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(trees)")]
+        assert columns == ["path", "fingerprint", "oid", "nfiles", "size"]
+        assert conn.execute("SELECT count(*) FROM hashes").fetchone()[0] == hashes
