@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 
 from tests.conftest import xxh
 
@@ -98,6 +99,22 @@ def test_checkout_restores_missing_data_and_executable_bit(ws):
     assert "1 created" in res.stderr
     assert ws.read("bin/tool.sh") == b"#!/bin/sh\necho hi\n"
     assert os.access(ws.root / "bin/tool.sh", os.X_OK)
+
+
+def test_checked_out_copies_get_the_mode_of_new_files_under_the_umask(ws):
+    ws.write("bin/tool.sh", "#!/bin/sh\n")
+    ws.write("bin/notes.txt", "n")
+    os.chmod(ws.root / "bin/tool.sh", 0o755)
+    ws.artver("add", "bin")
+    for name in ("tool.sh", "notes.txt"):
+        os.unlink(ws.root / "bin" / name)
+    old = os.umask(0o027)  # inherited by the artver process
+    try:
+        ws.artver("checkout")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(ws.root / "bin/tool.sh").st_mode) == 0o750
+    assert stat.S_IMODE(os.stat(ws.root / "bin/notes.txt").st_mode) == 0o640
 
 
 def test_checkout_of_a_target_leaves_other_artifacts_alone(ws):

@@ -29,28 +29,34 @@ UNSUPPORTED = {
 }
 
 
-def reflink(src: str, dst: str) -> None:
-    with open(src, "rb") as fin, open(dst, "wb") as fout:
+def reflink(src: str, dst: str, mode: int = 0o666) -> None:
+    """Clone `src` into the new file `dst`, created with `mode` (less the umask)."""
+    fin = os.open(src, os.O_RDONLY)
+    try:
+        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
-            fcntl.ioctl(fout.fileno(), FICLONE, fin.fileno())
+            fcntl.ioctl(fd, FICLONE, fin)
         except OSError:
-            fout.close()
+            os.close(fd)
             unlink_quietly(dst)
             raise
+        os.close(fd)
+    finally:
+        os.close(fin)
 
 
 def _make(how: str, src: str, dst: str, executable: bool, size: int | None) -> None:
+    # Clones and copies are new files with the mode any new file gets (0666, or 0777 when
+    # executable, less the umask), as Git checks files out: not the cache's read-only mode.
+    mode = 0o777 if executable else 0o666
     if how == "reflink":
-        reflink(src, dst)
-        os.chmod(dst, 0o755 if executable else 0o644)  # not the cache object's read-only mode
+        reflink(src, dst, mode)
     elif how == "hardlink":
         os.link(src, dst)
     elif how == "symlink":
         os.symlink(src, dst)
     else:
-        # Not shutil.copyfile: its checks cost 8 more syscalls per file. Created with its
-        # final mode (less the umask, as Git does), so no chmod follows.
-        kernel_copy(src, dst, 0o777 if executable else 0o666, size)
+        kernel_copy(src, dst, mode, size)  # not shutil.copyfile: 8 more syscalls per file
 
 
 class NoLinkTypeError(ArtverError):
