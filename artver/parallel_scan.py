@@ -3,11 +3,12 @@
 A no-op `status` (or `repro`, or `checkout`) of a 20,000-file directory spends most of its time
 in one `stat` per file. Threads cannot share that work: the GIL is handed over on every call,
 which makes two threads slower than one. So, like Git's preloaded index but with processes,
-the top-level subdirectories are shared out between forked children, each of which stats its
-share and sends back one digest per subdirectory; the parent does its own share meanwhile and
-combines the digests into the tree's fingerprint (`workspace.fingerprint`).
+the work is shared out between forked children: the top-level subdirectories (each child sends
+back one digest per subdirectory) and slices of the files at the top (a flat directory of
+20,000 images; each child sends back their stat numbers). The parent does its own share
+meanwhile and combines everything into the tree's fingerprint (`workspace.fingerprint`).
 
-Only the fingerprint crosses the pipe, not the file list (sending 10,000 entries back costs
+Only digests and numbers cross the pipe, not file lists (sending 10,000 entries back costs
 more than it saves). So this answers just one question, "is the tree exactly as last seen?";
 any other answer, and any trouble (a symlink loop, a file that vanished, a child that failed),
 returns None and the caller scans the tree the ordinary way, which reports errors properly.
@@ -18,10 +19,17 @@ from __future__ import annotations
 import marshal
 import os
 import stat as stat_mod
+from array import array
 from typing import NamedTuple
 
 from artver.errors import PathError
-from artver.workspace import WsFile, combine_groups, group_digest, scan_subtree
+from artver.workspace import (
+    combine_groups,
+    group_digest,
+    numbers_digest,
+    scan_subtree,
+    stat_numbers,
+)
 
 # Below this many files, forking costs more than it saves.
 MIN_FILES = 2_000
@@ -42,11 +50,18 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def worker_count(expected_files: int, subdirs: int, cores: int, jobs: int) -> int:
-    """How many processes (the caller's included) should share a tree. Pure."""
+def worker_count(expected_files: int, units: int, cores: int, jobs: int) -> int:
+    """How many processes (the caller's included) should share a tree of `units` pieces of
+    work (subdirectories, and slices of the files at its top). Pure."""
     if expected_files < MIN_FILES:
         return 1
-    return max(1, min(cores, jobs, subdirs, expected_files // (MIN_FILES // 2)))
+    return max(1, min(cores, jobs, units, expected_files // (MIN_FILES // 2)))
+
+
+def slices(items: list, parts: int) -> list[list]:
+    """`items` cut into `parts` contiguous pieces of near-equal length, in order. Pure."""
+    n = len(items)
+    return [items[i * n // parts : (i + 1) * n // parts] for i in range(parts)]
 
 
 def deal(items: list, workers: int) -> list[list]:
@@ -67,16 +82,59 @@ def tree_print(root: str, expected_files: int, jobs: int) -> TreePrint | None:
     processes; None when it cannot be done that way (then scan normally)."""
     if expected_files < MIN_FILES or not can_fork():
         return None
+    listed = _top_level(root)
+    if listed is None:
+        return None
+    subdirs, loose_names, loose_paths = listed
+    units = len(subdirs) + len(loose_paths) // (MIN_FILES // 2)
+    workers = worker_count(expected_files, units, usable_cores(), jobs)
+    if workers < 2:
+        return None
+    work = list(zip(deal(sorted(subdirs), workers), slices(loose_paths, workers), strict=True))
+    children: list[tuple[int, int]] = []
+    mine = None
+    try:
+        for share, paths in work[1:]:
+            children.append(_spawn(share, paths))  # OSError: no more processes allowed
+        mine = _work(*work[0])
+    except (OSError, PathError):
+        pass  # the ordinary scan will do, and say what is wrong
+    finally:
+        results = [_collect(*child) for child in children]
+    if mine is None or None in results:
+        return None
+    groups: list[tuple[str, str]] = []
+    nfiles = size = 0
+    loose_numbers = []
+    for their_groups, their_files, their_size, numbers in [mine, *results]:  # type: ignore[misc]
+        groups += their_groups
+        nfiles += their_files
+        size += their_size
+        loose_numbers.append(numbers)
+    if loose_names:
+        groups.append(("", numbers_digest(b"".join(loose_numbers), loose_names)))
+    return TreePrint(combine_groups(groups), nfiles, size)
+
+
+def _top_level(root: str) -> tuple[Share, list[str], list[str]] | None:
+    """The subdirectories of `root` and the names and paths of the files in it (not stat'ed
+    yet: their stats are shared out too); None when something there needs the ordinary scan."""
     try:
         root_st = os.stat(root)
         top = frozenset({(root_st.st_dev, root_st.st_ino)})
-        loose: list[WsFile] = []
         subdirs: Share = []
+        names: list[str] = []
+        paths: list[str] = []
         with os.scandir(root) as entries:
             for entry in entries:
-                st = entry.stat()  # following symlinks, as scan_tree does
+                if entry.is_file(follow_symlinks=False):  # from the listing: no stat
+                    names.append(entry.name)
+                    paths.append(entry.path)
+                    continue
+                st = entry.stat()  # a directory or a symlink: followed, as scan_tree does
                 if stat_mod.S_ISREG(st.st_mode):
-                    loose.append(WsFile.from_stat(entry.name, entry.path, st))
+                    names.append(entry.name)
+                    paths.append(entry.path)
                 elif stat_mod.S_ISDIR(st.st_mode):
                     key = (st.st_dev, st.st_ino)
                     if key in top:
@@ -86,35 +144,12 @@ def tree_print(root: str, expected_files: int, jobs: int) -> TreePrint | None:
                     return None
     except OSError:
         return None
-    workers = worker_count(expected_files, len(subdirs), usable_cores(), jobs)
-    if workers < 2:
-        return None
-    shares = deal(sorted(subdirs), workers)
-    children: list[tuple[int, int]] = []
-    mine = None
-    try:
-        for share in shares[1:]:
-            children.append(_spawn(share))  # OSError when the system allows no more processes
-        mine = _digests(shares[0])
-    except (OSError, PathError):
-        pass  # the ordinary scan will do, and say what is wrong
-    finally:
-        results = [_collect(*child) for child in children]
-    if mine is None or None in results:
-        return None
-    groups, nfiles, size = mine
-    if loose:
-        groups.append(("", group_digest(loose)))
-        nfiles += len(loose)
-        size += sum(f.size for f in loose)
-    for their_groups, their_files, their_size in results:  # type: ignore[misc]
-        groups += their_groups
-        nfiles += their_files
-        size += their_size
-    return TreePrint(combine_groups(groups), nfiles, size)
+    return subdirs, names, paths
 
 
-def _digests(share: Share) -> tuple[list[tuple[str, str]], int, int]:
+def _work(share: Share, paths: list[str]) -> tuple[list[tuple[str, str]], int, int, bytes]:
+    """Digests of the subdirectories in `share`, and the stat numbers of the top-level files
+    at `paths`; with the number of files and bytes seen."""
     groups: list[tuple[str, str]] = []
     nfiles = size = 0
     for name, path, ancestors in share:
@@ -123,11 +158,18 @@ def _digests(share: Share) -> tuple[list[tuple[str, str]], int, int]:
             groups.append((name, group_digest(files)))
             nfiles += len(files)
             size += sum(f.size for f in files)
-    return groups, nfiles, size
+    numbers = array("q")
+    for path in paths:
+        st = os.stat(path)
+        if not stat_mod.S_ISREG(st.st_mode):
+            raise PathError(path, "not a regular file")  # replaced since it was listed
+        numbers.extend(stat_numbers(st))
+        size += st.st_size
+    return groups, nfiles + len(paths), size, numbers.tobytes()
 
 
-def _spawn(share: Share) -> tuple[int, int]:
-    """Fork a child that writes its share's digests to a pipe; returns (pid, read end)."""
+def _spawn(share: Share, paths: list[str]) -> tuple[int, int]:
+    """Fork a child that writes what `_work` finds to a pipe; returns (pid, read end)."""
     read_end, write_end = os.pipe()
     try:
         pid = os.fork()
@@ -139,7 +181,7 @@ def _spawn(share: Share) -> tuple[int, int]:
         status = 1
         try:
             os.close(read_end)
-            data = memoryview(marshal.dumps(_digests(share)))
+            data = memoryview(marshal.dumps(_work(share, paths)))
             while data:
                 data = data[os.write(write_end, data) :]
             status = 0
@@ -149,7 +191,7 @@ def _spawn(share: Share) -> tuple[int, int]:
     return pid, read_end
 
 
-def _collect(pid: int, read_end: int) -> tuple[list[tuple[str, str]], int, int] | None:
+def _collect(pid: int, read_end: int) -> tuple[list[tuple[str, str]], int, int, bytes] | None:
     chunks = []
     try:
         while chunk := os.read(read_end, 1 << 16):

@@ -70,8 +70,17 @@ def group_digest(files: list[WsFile]) -> str:
     numbers = array(  # inode, mtime_ns, size, executable of each, gathered in C
         "q", chain.from_iterable(map(itemgetter(2, 3, 4, 5), files))
     )
-    names = "\0".join([f.rel for f in files]).encode("utf-8", "surrogateescape")
-    return hash_bytes(numbers.tobytes() + b"\0" + names)
+    return numbers_digest(numbers.tobytes(), [f.rel for f in files])
+
+
+def stat_numbers(st: os.stat_result) -> tuple[int, int, int, bool]:
+    """What the fingerprint takes from a file's stat, in `WsFile`'s order."""
+    return st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode & EXEC_BITS != 0
+
+
+def numbers_digest(numbers: bytes, rels: list[str]) -> str:
+    """A group's digest from its files' stat numbers (int64s, 4 per file) and rels."""
+    return hash_bytes(numbers + b"\0" + "\0".join(rels).encode("utf-8", "surrogateescape"))
 
 
 def combine_groups(digests: Iterable[tuple[str, str]]) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from artver import parallel_scan
-from artver.parallel_scan import MIN_FILES, deal, tree_print, worker_count
+from artver.parallel_scan import MIN_FILES, deal, slices, tree_print, worker_count
 from artver.workspace import fingerprint, scan_tree
 
 SUBDIRS = ["a", "b", "c", "d", "é e", "new\nline"]
@@ -34,13 +34,19 @@ def two_cores(monkeypatch):
     monkeypatch.setattr(parallel_scan, "usable_cores", lambda: 2)
 
 
-def test_worker_count_needs_files_subdirectories_cores_and_jobs():
-    assert worker_count(MIN_FILES - 1, subdirs=50, cores=8, jobs=8) == 1
-    assert worker_count(20_000, subdirs=1, cores=8, jobs=8) == 1
-    assert worker_count(20_000, subdirs=20, cores=2, jobs=8) == 2
-    assert worker_count(20_000, subdirs=20, cores=8, jobs=3) == 3
-    assert worker_count(20_000, subdirs=5, cores=8, jobs=8) == 5
-    assert worker_count(MIN_FILES, subdirs=20, cores=8, jobs=8) == 2  # ~1,000 files each at least
+def test_worker_count_needs_files_pieces_of_work_cores_and_jobs():
+    assert worker_count(MIN_FILES - 1, units=50, cores=8, jobs=8) == 1
+    assert worker_count(20_000, units=1, cores=8, jobs=8) == 1
+    assert worker_count(20_000, units=20, cores=2, jobs=8) == 2
+    assert worker_count(20_000, units=20, cores=8, jobs=3) == 3
+    assert worker_count(20_000, units=5, cores=8, jobs=8) == 5
+    assert worker_count(MIN_FILES, units=20, cores=8, jobs=8) == 2  # ~1,000 files each at least
+
+
+def test_slices_keep_order_and_cover_everything():
+    assert slices(list(range(7)), 3) == [[0, 1], [2, 3], [4, 5, 6]]
+    assert slices([], 2) == [[], []]
+    assert [x for part in slices(list(range(1001)), 4) for x in part] == list(range(1001))
 
 
 def test_deal_shares_every_item_once():
@@ -57,6 +63,29 @@ def test_parallel_fingerprint_is_the_one_process_fingerprint(tmp_path, two_cores
     assert found.fingerprint == fingerprint(files)
     assert found.nfiles == len(files) == MIN_FILES + 100
     assert found.size == sum(f.size for f in files)
+
+
+@pytest.mark.parametrize("layout", ["flat", "flat_and_subdirs"])
+def test_files_at_the_top_are_shared_out_too(tmp_path, two_cores, layout):
+    """A flat directory (20,000 images side by side) has no subdirectories to share."""
+    rng = random.Random(3)
+    for i in range(MIN_FILES + 50):
+        (tmp_path / f"img{i:05d}.jpg").write_bytes(rng.randbytes(i % 30))
+    if layout == "flat_and_subdirs":
+        make_tree(tmp_path / "more", 300)
+        os.symlink(tmp_path / "img00001.jpg", tmp_path / "link.jpg")  # followed, as a file
+    files = scan_tree(str(tmp_path), "t")
+    found = tree_print(str(tmp_path), len(files), jobs=2)
+    assert found is not None
+    assert (found.fingerprint, found.nfiles, found.size) == (
+        fingerprint(files),
+        len(files),
+        sum(f.size for f in files),
+    )
+    victim = tmp_path / "img01999.jpg"
+    os.utime(victim, ns=(0, victim.stat().st_mtime_ns + 1))
+    changed = tree_print(str(tmp_path), len(files), jobs=2)
+    assert changed is not None and changed.fingerprint != found.fingerprint
 
 
 def test_parallel_fingerprint_changes_with_any_file(tmp_path, two_cores):
@@ -81,7 +110,9 @@ def test_small_trees_and_single_subdirectories_are_left_to_the_ordinary_scan(tmp
     assert tree_print(str(tmp_path / "only"), MIN_FILES, jobs=2) is None  # no subdirectory
 
 
-@pytest.mark.parametrize("trouble", ["loop_to_root", "loop_in_child", "fifo", "missing"])
+@pytest.mark.parametrize(
+    "trouble", ["loop_to_root", "loop_in_child", "fifo", "fifo_at_top", "missing"]
+)
 def test_trouble_gives_no_answer_so_the_ordinary_scan_reports_it(tmp_path, two_cores, trouble):
     make_tree(tmp_path)
     if trouble == "loop_to_root":
@@ -90,6 +121,8 @@ def test_trouble_gives_no_answer_so_the_ordinary_scan_reports_it(tmp_path, two_c
         os.symlink(tmp_path / "c", tmp_path / "c" / "s2" / "up")
     elif trouble == "fifo":
         os.mkfifo(tmp_path / "d" / "s0" / "pipe")
+    elif trouble == "fifo_at_top":
+        os.mkfifo(tmp_path / "pipe")
     assert (
         tree_print(str(tmp_path / ("gone" if trouble == "missing" else "")), MIN_FILES, 2) is None
     )
