@@ -23,12 +23,11 @@ from artver.stages.lock import LockEntry, Recorded, lock_path_for, write_lock
 from artver.stages.schema import Stage
 from artver.stages.status import Observed, stale_reasons
 
+# What only running a stage needs (caching outputs, restoring from the run cache, child
+# processes, the machine's resources) is imported when a stage runs: a no-op repro skips it.
 if TYPE_CHECKING:
     from artver.stages.resources import ResourcePool
     from artver.stages.run import Finished, Runner
-
-# What only running a stage needs (caching outputs, restoring from the run cache, child
-# processes, the machine's resources) is imported when a stage runs: a no-op repro skips it.
 
 RAN, RESTORED, UP_TO_DATE, FAILED, SKIPPED = "ran", "restored", "up to date", "failed", "skipped"
 
