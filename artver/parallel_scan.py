@@ -3,9 +3,10 @@
 A no-op `status` (or `repro`, or `checkout`) of a 20,000-file directory spends most of its time
 in one `stat` per file. Threads cannot share that work: the GIL is handed over on every call,
 which makes two threads slower than one. So, like Git's preloaded index but with processes,
-the work is shared out between forked children: the top-level subdirectories (each child sends
-back one digest per subdirectory) and slices of the files at the top (a flat directory of
-20,000 images; each child sends back their stat numbers). The parent does its own share
+the work is shared out between forked children: the subdirectories at the tree's split point,
+its top or the first level below it with more than one entry (each child sends back one digest
+per subdirectory), and slices of the files there (a flat directory of 20,000 images; each child
+sends back their stat numbers). The parent does its own share
 meanwhile and combines everything into the tree's fingerprint (`workspace.fingerprint`).
 
 Only digests and numbers cross the pipe, not file lists (sending 10,000 entries back costs
@@ -28,13 +29,14 @@ from artver.workspace import (
     group_digest,
     numbers_digest,
     scan_subtree,
+    split_point,
     stat_numbers,
 )
 
 # Below this many files, forking costs more than it saves.
 MIN_FILES = 2_000
-# Subdirectories; each is one top-level entry of the tree: (name, path, ancestors).
-Share = list[tuple[str, str, frozenset[tuple[int, int]]]]
+# Subdirectories at the tree's split point: (name, path, rel prefix, ancestors' (dev, inode)).
+Share = list[tuple[str, str, str, frozenset[tuple[int, int]]]]
 
 
 class TreePrint(NamedTuple):
@@ -82,10 +84,10 @@ def tree_print(root: str, expected_files: int, jobs: int) -> TreePrint | None:
     processes; None when it cannot be done that way (then scan normally)."""
     if expected_files < MIN_FILES or not can_fork():
         return None
-    listed = _top_level(root)
+    listed = _top_level(root, split_point(root))
     if listed is None:
         return None
-    subdirs, loose_names, loose_paths = listed
+    subdirs, loose_rels, loose_paths = listed
     units = len(subdirs) + len(loose_paths) // (MIN_FILES // 2)
     workers = worker_count(expected_files, units, usable_cores(), jobs)
     if workers < 2:
@@ -111,40 +113,49 @@ def tree_print(root: str, expected_files: int, jobs: int) -> TreePrint | None:
         nfiles += their_files
         size += their_size
         loose_numbers.append(numbers)
-    if loose_names:
-        groups.append(("", numbers_digest(b"".join(loose_numbers), loose_names)))
+    if loose_rels:
+        groups.append(("", numbers_digest(b"".join(loose_numbers), loose_rels)))
     return TreePrint(combine_groups(groups), nfiles, size)
 
 
-def _top_level(root: str) -> tuple[Share, list[str], list[str]] | None:
-    """The subdirectories of `root` and the names and paths of the files in it (not stat'ed
-    yet: their stats are shared out too); None when something there needs the ordinary scan."""
+def _top_level(root: str, split: str) -> tuple[Share, list[str], list[str]] | None:
+    """The subdirectories at the tree's split point, and the rels and paths of the files there
+    (not stat'ed yet: their stats are shared out too); None when something there needs the
+    ordinary scan."""
     try:
-        root_st = os.stat(root)
-        top = frozenset({(root_st.st_dev, root_st.st_ino)})
+        base = root
+        ancestors = {_key(os.stat(root))}
+        for part in split.split("/")[:-1]:  # the directories between the root and the split
+            base = os.path.join(base, part)
+            ancestors.add(_key(os.stat(base)))
+        above = frozenset(ancestors)
         subdirs: Share = []
-        names: list[str] = []
+        rels: list[str] = []
         paths: list[str] = []
-        with os.scandir(root) as entries:
+        with os.scandir(base) as entries:
             for entry in entries:
                 if entry.is_file(follow_symlinks=False):  # from the listing: no stat
-                    names.append(entry.name)
+                    rels.append(split + entry.name)
                     paths.append(entry.path)
                     continue
                 st = entry.stat()  # a directory or a symlink: followed, as scan_tree does
                 if stat_mod.S_ISREG(st.st_mode):
-                    names.append(entry.name)
+                    rels.append(split + entry.name)
                     paths.append(entry.path)
                 elif stat_mod.S_ISDIR(st.st_mode):
-                    key = (st.st_dev, st.st_ino)
-                    if key in top:
+                    if _key(st) in above:
                         return None
-                    subdirs.append((entry.name, entry.path, top | {key}))
+                    prefix = f"{split}{entry.name}/"
+                    subdirs.append((entry.name, entry.path, prefix, above | {_key(st)}))
                 else:
                     return None
     except OSError:
         return None
-    return subdirs, names, paths
+    return subdirs, rels, paths
+
+
+def _key(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
 
 
 def _work(share: Share, paths: list[str]) -> tuple[list[tuple[str, str]], int, int, bytes]:
@@ -152,8 +163,8 @@ def _work(share: Share, paths: list[str]) -> tuple[list[tuple[str, str]], int, i
     at `paths`; with the number of files and bytes seen."""
     groups: list[tuple[str, str]] = []
     nfiles = size = 0
-    for name, path, ancestors in share:
-        files = scan_subtree(path, name + "/", ancestors, name)
+    for name, path, prefix, ancestors in share:
+        files = scan_subtree(path, prefix, ancestors, prefix.rstrip("/"))
         if files:
             groups.append((name, group_digest(files)))
             nfiles += len(files)

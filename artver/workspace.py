@@ -11,7 +11,7 @@ import os
 import stat as stat_mod
 from array import array
 from collections.abc import Callable, Iterable
-from itertools import chain, groupby
+from itertools import chain, groupby, islice
 from operator import itemgetter
 from typing import NamedTuple, TypeVar
 
@@ -45,25 +45,43 @@ class WsFile(NamedTuple):
         return Known(self.inode, self.mtime_ns, self.size, oid)
 
 
-def fingerprint(files: list[WsFile]) -> str:
+def fingerprint(files: list[WsFile], split: str = "") -> str:
     """One hash of every file's (path, inode, mtime, size, exec bit): equal fingerprints mean
     the state DB's per-file answers would all be hits, so the whole tree is unchanged.
 
-    It is built from one digest per top-level entry of the tree (its files in scan order), so
-    that parts of a tree can be fingerprinted apart, in other processes, and combined
-    (`artver.parallel_scan`). `scan_tree` lists each top-level subtree contiguously.
+    It is built from one digest per entry at the tree's `split_point` (each entry's files in
+    scan order), so that parts of a tree can be fingerprinted apart, in other processes, and
+    combined (`artver.parallel_scan`). `scan_tree` lists each of those subtrees contiguously.
     """
+    cut = len(split)
+
+    def group_of(file: WsFile) -> str:
+        rest = file.rel[cut:]
+        end = rest.find("/")
+        return rest[:end] if end >= 0 else ""  # "": the files directly at the split point
+
     groups: dict[str, list[WsFile]] = {}
-    for top, members in groupby(files, key=_top_level):
-        groups.setdefault(top, []).extend(members)
-    return combine_groups((top, group_digest(members)) for top, members in groups.items())
+    for key, members in groupby(files, key=group_of):
+        groups.setdefault(key, []).extend(members)
+    return combine_groups((key, group_digest(members)) for key, members in groups.items())
 
 
-def _top_level(file: WsFile) -> str:
-    """The top-level directory a file lies in; "" for files at the tree's root."""
-    rel = file.rel
-    cut = rel.find("/")
-    return rel[:cut] if cut >= 0 else ""
+def split_point(root: str) -> str:
+    """Where a tree's fingerprint is cut into groups: at its top ("") or, while a directory
+    holds nothing but one subdirectory, below it ("images/" for data/images/...), so that such
+    a tree still has parts to share out. Read from directory listings, never from a file list,
+    so that one process and several cut a tree alike."""
+    split, path = "", root
+    while True:
+        try:
+            with os.scandir(path) as listing:
+                first_two = list(islice(listing, 2))
+        except OSError:
+            return split
+        if len(first_two) != 1 or not first_two[0].is_dir(follow_symlinks=False):
+            return split
+        split += first_two[0].name + "/"
+        path = first_two[0].path
 
 
 def group_digest(files: list[WsFile]) -> str:

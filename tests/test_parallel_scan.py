@@ -11,7 +11,7 @@ import pytest
 
 from artver import parallel_scan
 from artver.parallel_scan import MIN_FILES, deal, slices, tree_print, worker_count
-from artver.workspace import fingerprint, scan_tree
+from artver.workspace import fingerprint, scan_tree, split_point
 
 SUBDIRS = ["a", "b", "c", "d", "é e", "new\nline"]
 
@@ -60,7 +60,7 @@ def test_parallel_fingerprint_is_the_one_process_fingerprint(tmp_path, two_cores
     files = scan_tree(str(tmp_path), "t")
     found = tree_print(str(tmp_path), len(files), jobs=4)
     assert found is not None
-    assert found.fingerprint == fingerprint(files)
+    assert found.fingerprint == fingerprint(files, split_point(str(tmp_path)))
     assert found.nfiles == len(files) == MIN_FILES + 100
     assert found.size == sum(f.size for f in files)
 
@@ -78,7 +78,7 @@ def test_files_at_the_top_are_shared_out_too(tmp_path, two_cores, layout):
     found = tree_print(str(tmp_path), len(files), jobs=2)
     assert found is not None
     assert (found.fingerprint, found.nfiles, found.size) == (
-        fingerprint(files),
+        fingerprint(files, split_point(str(tmp_path))),
         len(files),
         sum(f.size for f in files),
     )
@@ -86,6 +86,21 @@ def test_files_at_the_top_are_shared_out_too(tmp_path, two_cores, layout):
     os.utime(victim, ns=(0, victim.stat().st_mtime_ns + 1))
     changed = tree_print(str(tmp_path), len(files), jobs=2)
     assert changed is not None and changed.fingerprint != found.fingerprint
+
+
+def test_a_tree_inside_a_lone_subdirectory_is_split_below_it(tmp_path, two_cores):
+    """data/images/{cat,dog,...}: the tree's top has one entry, so the split point is lower."""
+    make_tree(tmp_path / "images" / "all")
+    assert split_point(str(tmp_path)) == "images/all/"
+    files = scan_tree(str(tmp_path), "t")
+    found = tree_print(str(tmp_path), len(files), jobs=2)
+    assert found is not None
+    assert found.fingerprint == fingerprint(files, "images/all/")
+    (tmp_path / "images" / "empty").mkdir()  # a sibling: the split point moves up
+    assert split_point(str(tmp_path)) == "images/"
+    moved = tree_print(str(tmp_path), len(files), jobs=2)
+    assert moved is not None and moved.fingerprint == fingerprint(files, "images/")
+    assert tree_print(str(tmp_path / "images" / "all"), len(files), jobs=2) is not None
 
 
 def test_parallel_fingerprint_changes_with_any_file(tmp_path, two_cores):
@@ -98,7 +113,9 @@ def test_parallel_fingerprint_changes_with_any_file(tmp_path, two_cores):
     after = tree_print(str(tmp_path), MIN_FILES, jobs=2)
     assert before is not None and after is not None
     assert after.fingerprint != before.fingerprint
-    assert after.fingerprint == fingerprint(scan_tree(str(tmp_path), "t"))
+    assert after.fingerprint == fingerprint(
+        scan_tree(str(tmp_path), "t"), split_point(str(tmp_path))
+    )
 
 
 def test_small_trees_and_single_subdirectories_are_left_to_the_ordinary_scan(tmp_path, two_cores):

@@ -12,7 +12,14 @@ from artver.cache.tree import FileEntry, Manifest
 from artver.errors import PathError
 from artver.repo import Repo
 from artver.state import SavedTree
-from artver.workspace import FileHasher, WsFile, fingerprint, scan_tree, stat_path
+from artver.workspace import (
+    FileHasher,
+    WsFile,
+    fingerprint,
+    scan_tree,
+    split_point,
+    stat_path,
+)
 
 
 @dataclass
@@ -97,7 +104,7 @@ def take(
         return Snapshot(path, kind, files, oids, read=frozenset(hasher.read_this_time))
     if kind == "missing":
         return Snapshot(path, kind, files, {})
-    tree_print = fingerprint(files)
+    tree_print = fingerprint(files, split_point(str(path)))
     saved = repo.state.tree(base) if expect is not None else None
     if saved is not None and (saved.fingerprint, saved.oid) == (tree_print, expect):
         return Snapshot(path, kind, files, {}, known_oid=expect, shown=shown)
