@@ -23,6 +23,7 @@ import stat as stat_mod
 from array import array
 from typing import NamedTuple
 
+from artver.config import usable_cores
 from artver.errors import PathError
 from artver.workspace import (
     combine_groups,
@@ -43,13 +44,6 @@ class TreePrint(NamedTuple):
     fingerprint: str
     nfiles: int
     size: int
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def worker_count(expected_files: int, units: int, cores: int, jobs: int) -> int:

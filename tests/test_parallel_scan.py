@@ -3,6 +3,7 @@ as the ordinary one-process scan: same fingerprint, and every change still seen.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from pathlib import Path
@@ -31,7 +32,19 @@ def make_tree(root: Path, nfiles: int = MIN_FILES + 100) -> None:
 @pytest.fixture
 def two_cores(monkeypatch):
     """The machine running the tests may have one core: the split must still be exercised."""
+    from artver import config
+
     monkeypatch.setattr(parallel_scan, "usable_cores", lambda: 2)
+    monkeypatch.setattr(config, "usable_cores", lambda: 2)  # core.jobs' default
+
+
+def test_local_work_defaults_to_one_thread_per_usable_core(ws):
+    """Hashing, cache writes and checkout are syscalls on files: threads beyond the cores
+    only queue for the GIL."""
+    doc = json.loads(ws.artver("doctor", "--json").stdout)
+    assert doc["jobs"] == min(32, len(os.sched_getaffinity(0)))
+    ws.artver("config", "core.jobs", "5")
+    assert json.loads(ws.artver("doctor", "--json").stdout)["jobs"] == 5
 
 
 def test_worker_count_needs_files_pieces_of_work_cores_and_jobs():

@@ -138,15 +138,14 @@ def _jobs(repo: Repo, remote: Remote, jobs: int | None) -> int:
     configured = remote.options.get("jobs")
     if configured is not None:
         return int(configured)
-    if repo.config.get("core.jobs") is not None:
+    if repo.config.get("core.jobs") is not None or remote.protocol == "file":
+        # Copies between local disks are bound by the kernel creating files, as local work
+        # is: core.jobs (one thread per core unless set).
         return repo.config.jobs
-    if remote.protocol == "file":
-        # Copies between local disks are bound by the kernel creating files: more threads
-        # than cores only queue on the GIL (20,000 copies on 2 cores: 8 threads took 1.3x
-        # as long as 2).
-        return os.cpu_count() or 1
     # Network transfers wait on round trips, not on the CPU: more in flight than core.jobs.
-    return min(64, 16 * (os.cpu_count() or 1))
+    from artver.config import usable_cores
+
+    return min(64, 16 * usable_cores())
 
 
 def _remote(repo: Repo, name: str | None) -> Remote:
