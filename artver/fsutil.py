@@ -33,8 +33,9 @@ if hasattr(os, "register_at_fork"):
 
 
 def temp_name(final: Path | str) -> str:
-    head, tail = os.path.split(str(final))
-    return os.path.join(head, f".{tail}.{_tokens.next()}.tmp")
+    """A hidden temp name beside `final` (same directory: publishing it is one rename)."""
+    head, sep, tail = os.fspath(final).rpartition(os.sep)
+    return f"{head}{sep}.{tail}.{_tokens.next()}.tmp"
 
 
 def disk_full(exc: OSError, where: str) -> DiskFullError:

@@ -27,6 +27,7 @@ class CorruptObjectError(ArtverError):
 class ObjectStore:
     def __init__(self, root: Path, link_types: list[str], shared: str | None = None) -> None:
         self.root = Path(root)
+        self._prefix = os.fspath(self.root) + os.sep  # path_of runs once per file: plain strings
         self.tmp_dir = self.root / "tmp"
         self.linker = links.Linker(link_types)
         self.dir_mode = 0o2775 if shared == "group" else None
@@ -34,7 +35,7 @@ class ObjectStore:
 
     # -- paths -----------------------------------------------------------------------------
     def path_of(self, oid: str) -> str:
-        return os.path.join(self.root, oid[:2], oid[2:])
+        return f"{self._prefix}{oid[:2]}{os.sep}{oid[2:]}"
 
     def exists(self, oid: str) -> bool:
         return os.path.exists(self.path_of(oid))
