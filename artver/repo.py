@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -21,12 +22,15 @@ from artver.fsutil import atomic_write_text
 from artver.lock import repo_lock
 from artver.pointer import SUFFIX, Pointer, load
 from artver.progress import NO_PROGRESS, Progress
-from artver.state import StateDB
+from artver.state import MISSING, StateDB
 
 ARTVER_DIR = ".artver"
 PIPELINE_FILE = "artver.yaml"
 # Directories that never hold pointer files worth finding.
 SKIP_DIRS = {".git", ARTVER_DIR, "node_modules", "__pycache__"}
+# Where the walk for them remembers directory listings (the `parsed` table of the state DB).
+WALK_KEY = "walk:listings"
+WALK_VERSION = "1"
 
 CONFIG_TEMPLATE = """\
 # artver repository configuration (committed to Git).
@@ -138,8 +142,6 @@ class Repo:
 
     @cached_property
     def state(self) -> StateDB:
-        import sqlite3
-
         state = StateDB(self.artver_dir / "state.db")
         if self._unremembered:  # parsed before the state DB existed: the next command reuses them
             with contextlib.suppress(sqlite3.Error):
@@ -188,25 +190,33 @@ class Repo:
         return self._metadata
 
     def _walk_metadata(self) -> Iterator[Path]:
-        # Every status and repro runs this over the whole work tree, including large plain
-        # directories (a stage's data), so the per-entry work is kept to string checks.
-        stack = [str(self.root)]
-        while stack:
-            try:
-                entries = list(os.scandir(stack.pop()))
-            except OSError:
-                continue
-            names: set[str] | None = None
-            for entry in entries:
-                name = entry.name
-                if (name.endswith(SUFFIX) or name == PIPELINE_FILE) and entry.is_file():
-                    yield Path(entry.path)
-                elif entry.is_dir(follow_symlinks=False) and name not in SKIP_DIRS:
-                    if names is None:
-                        names = {e.name for e in entries}
-                    tracked = name + SUFFIX in names
-                    if not tracked and not os.path.exists(entry.path + "/pyvenv.cfg"):
-                        stack.append(entry.path)
+        import time
+
+        from artver.metadata_walk import RACY_WINDOW_NS, walk
+
+        remembered = self._remembered_walk()
+        found, fresh = walk(
+            str(self.root),
+            (SUFFIX, PIPELINE_FILE),
+            SKIP_DIRS,
+            remembered if remembered is not None else {},
+            time.time_ns() - RACY_WINDOW_NS,
+        )
+        if remembered is not None and fresh != remembered:
+            with contextlib.suppress(sqlite3.Error):
+                self.state.save_parsed(WALK_KEY, WALK_VERSION, fresh)
+        return map(Path, found)
+
+    def _remembered_walk(self) -> dict | None:
+        """The listings the last walk remembered; None without a usable state DB (then the
+        walk remembers nothing)."""
+        if "state" not in self.__dict__ and not (self.artver_dir / "state.db").exists():
+            return None
+        try:
+            remembered = self.state.parsed(WALK_KEY, WALK_VERSION)
+        except sqlite3.Error:
+            return None
+        return {} if remembered is MISSING else remembered
 
     def load_pointer(self, path: Path) -> Pointer:
         return load(
@@ -219,10 +229,7 @@ class Repo:
         """`parse(text)` (default: plain YAML), remembered in the state DB by content: for a
         quick command, importing the YAML parser costs more than its own work. Without a state
         DB yet, or while another process holds it, it just parses."""
-        import sqlite3
-
         from artver.cache.hashing import hash_bytes
-        from artver.state import MISSING
 
         if parse is None:
             from artver.yamlio import load_yaml as parse

@@ -1,0 +1,119 @@
+"""The walk for pointer and pipeline files, and the directory listings it remembers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from artver.metadata_walk import walk
+from artver.pointer import SUFFIX
+from artver.repo import PIPELINE_FILE, SKIP_DIRS
+
+WANTED = (SUFFIX, PIPELINE_FILE)
+TRUST_ALL = 2**62  # every directory counts as changed long ago
+TRUST_NONE = 0
+
+
+def touch(path: Path, text: str = "x") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def found_under(root: Path, remembered=None, trust=TRUST_ALL):
+    found, fresh = walk(str(root), WANTED, SKIP_DIRS, remembered or {}, trust)
+    return sorted(Path(p).relative_to(root).as_posix() for p in found), fresh
+
+
+def test_walk_finds_pointer_and_pipeline_files_and_skips_what_never_holds_them(tmp_path):
+    touch(tmp_path / PIPELINE_FILE)
+    touch(tmp_path / "pyvenv.cfg")  # only a subdirectory with one is an environment
+    touch(tmp_path / "data.artver")
+    touch(tmp_path / "data" / "inner.artver")  # inside a tracked directory
+    touch(tmp_path / "env" / "pyvenv.cfg")
+    touch(tmp_path / "env" / "lib" / "x.artver")
+    touch(tmp_path / "node_modules" / "y.artver")
+    touch(tmp_path / ".git" / "z.artver")
+    touch(tmp_path / "sub" / "deep" / PIPELINE_FILE)
+    touch(tmp_path / "sub" / "deep" / "model.pt.artver")
+    touch(tmp_path / "dir.artver" / "w.artver")  # a directory named like a pointer file
+    os.symlink(tmp_path / "sub", tmp_path / "link")  # symlinked directories are not entered
+
+    found, _ = found_under(tmp_path)
+
+    assert found == [
+        PIPELINE_FILE,
+        "data.artver",
+        "dir.artver/w.artver",
+        f"sub/deep/{PIPELINE_FILE}",
+        "sub/deep/model.pt.artver",
+    ]
+
+
+def test_an_unchanged_directory_is_answered_from_its_remembered_listing(tmp_path):
+    touch(tmp_path / "sub" / "deep" / "a.artver")
+    _, fresh = found_under(tmp_path)
+    deep = str(tmp_path / "sub" / "deep")
+    assert fresh[deep][3] == ("a.artver",)
+
+    # What is remembered is believed while the directory's times are unchanged: the walk does
+    # not list it again (shown here by a remembered name that is not on disk)...
+    forged = {**fresh, deep: (*fresh[deep][:3], ("b.artver",), ())}
+    assert found_under(tmp_path, forged)[0] == ["sub/deep/b.artver"]
+
+    # ...and listed again as soon as an entry is created, renamed or removed.
+    time.sleep(0.01)  # past the clock's granularity
+    touch(tmp_path / "sub" / "deep" / "c.artver")
+    assert found_under(tmp_path, forged)[0] == ["sub/deep/a.artver", "sub/deep/c.artver"]
+    os.rename(tmp_path / "sub" / "deep" / "c.artver", tmp_path / "sub" / "deep" / "d.artver")
+    assert found_under(tmp_path, forged)[0] == ["sub/deep/a.artver", "sub/deep/d.artver"]
+
+
+def test_a_directory_replaced_by_another_is_listed_again(tmp_path):
+    touch(tmp_path / "sub" / "a.artver")
+    _, fresh = found_under(tmp_path)
+    shutil.rmtree(tmp_path / "sub")
+    touch(tmp_path / "sub" / "b.artver")
+    sub = str(tmp_path / "sub")
+    os.utime(sub, ns=(fresh[sub][1], fresh[sub][1]))  # the old mtime: the ctime still moved
+    assert found_under(tmp_path, fresh)[0] == ["sub/b.artver"]
+
+
+def test_recently_changed_directories_are_not_remembered(tmp_path):
+    touch(tmp_path / "sub" / "a.artver")
+    assert found_under(tmp_path, trust=TRUST_NONE)[1] == {}
+    assert set(found_under(tmp_path, trust=TRUST_ALL)[1]) == {str(tmp_path), str(tmp_path / "sub")}
+
+
+def test_a_remembered_subdirectory_that_is_gone_is_passed_over(tmp_path):
+    touch(tmp_path / "a.artver")
+    st = os.lstat(tmp_path)
+    root_listing = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, ("a.artver",), ("gone",))
+    found, fresh = found_under(tmp_path, {str(tmp_path): root_listing})
+    assert found == ["a.artver"]
+    assert str(tmp_path / "gone") not in fresh
+
+
+def status_paths(ws) -> list[str]:
+    doc = json.loads(ws.artver("status", "--json").stdout)
+    return sorted(item["path"] for item in doc["artifacts"])
+
+
+def test_status_sees_pointers_added_moved_and_removed_after_listings_were_remembered(ws):
+    for d in ("a/b/c", "a/b/d", "e"):
+        ws.write(f"{d}/file.txt", d)
+    ws.artver("add", "a/b/c/file.txt")
+    time.sleep(2.1)  # older than the walk's racy window: the next walk remembers listings
+    assert status_paths(ws) == ["a/b/c/file.txt"]
+    assert status_paths(ws) == ["a/b/c/file.txt"]  # answered from remembered listings
+
+    ws.artver("add", "a/b/d/file.txt")  # a new pointer deep in a remembered tree
+    assert status_paths(ws) == ["a/b/c/file.txt", "a/b/d/file.txt"]
+
+    os.rename(ws.root / "a" / "b", ws.root / "e" / "moved")  # a whole subtree moves
+    assert status_paths(ws) == ["e/moved/c/file.txt", "e/moved/d/file.txt"]
+
+    os.unlink(ws.root / "e" / "moved" / "c" / "file.txt.artver")
+    assert status_paths(ws) == ["e/moved/d/file.txt"]
