@@ -113,8 +113,9 @@ def load(
 
 # The exact text `artver add` writes, for paths whose YAML reading is a plain string (they start
 # with a letter or `_`; `true`, `false` and `null` are excluded below). Such a file is read
-# without the YAML parser: history commands read thousands of them.
-CANONICAL = re.compile(
+# without the YAML parser: history commands read thousands of them. Compiled on first use (re
+# keeps it): commands without pointer files never need it.
+CANONICAL = (
     r"outs:\n- path: (?P<path>[A-Za-z_][\w.\-]*(?:/[\w.\-]+)*)\n"
     r"  hash: xxh3-128\n"
     r"  oid: (?P<oid>[0-9a-f]{32}(?:\.dir)?)\n"
@@ -125,7 +126,7 @@ YAML_WORDS = {"true", "false", "null"}
 
 
 def _canonical(text: str, path: Path) -> Pointer | None:
-    match = CANONICAL.match(text)
+    match = re.match(CANONICAL, text)
     if match is None:
         return None
     data_path = match["path"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from artver.cache.hashing import hash_bytes, is_valid_oid
 
@@ -16,16 +16,14 @@ DIR_SUFFIX = ".dir"
 MANIFEST_VERSION = 1
 
 
-@dataclass(frozen=True, slots=True)
-class FileEntry:
+class FileEntry(NamedTuple):
     path: str  # posix, relative to the directory
     oid: str
     size: int
     executable: bool = False
 
 
-@dataclass(frozen=True)
-class Manifest:
+class Manifest(NamedTuple):
     entries: tuple[FileEntry, ...]
 
     @classmethod

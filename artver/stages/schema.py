@@ -10,8 +10,7 @@ import itertools
 import os
 import posixpath
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from artver.errors import ArtverError
 
@@ -33,30 +32,28 @@ OUT_OPTIONS = {"cache", "persist", "desc"}
 ENV_KEYS = {"lock", "python", "vars"}
 RESOURCE_KEYS = {"cpus", "memory", "gpus"}
 DEFAULT_PARAMS = "params.yaml"
-INTERPOLATION = re.compile(r"\$\{\s*([A-Za-z_][\w.-]*)\s*\}")
-SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+# Patterns are compiled on first use (re keeps them): a no-op command rarely needs them.
+INTERPOLATION = r"\$\{\s*([A-Za-z_][\w.-]*)\s*\}"
+SIZE = r"(?i)^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$"
 
 
 class PipelineError(ArtverError):
     """A mistake in artver.yaml, named with file, line and column."""
 
 
-@dataclass(frozen=True)
-class Out:
+class Out(NamedTuple):
     path: str  # repo-relative, posix
     cache: bool = True
     persist: bool = False
     metric: bool = False
 
 
-@dataclass(frozen=True)
-class ParamRef:
+class ParamRef(NamedTuple):
     file: str  # repo-relative params file
     key: str | None  # dotted key; None = the whole file
 
 
-@dataclass(frozen=True)
-class EnvSpec:
+class EnvSpec(NamedTuple):
     lock: tuple[str, ...] = ()  # repo-relative files pinning the environment
     python: bool = False
     vars: tuple[str, ...] = ()
@@ -66,8 +63,7 @@ class EnvSpec:
         return not (self.lock or self.python or self.vars)
 
 
-@dataclass(frozen=True)
-class Resources:
+class Resources(NamedTuple):
     cpus: float = 0  # 0 = not declared: only -j limits the stage
     memory: int = 0  # bytes
     gpus: int = 0
@@ -80,8 +76,7 @@ class Resources:
         }
 
 
-@dataclass(frozen=True)
-class Stage:
+class Stage(NamedTuple):
     name: str
     cmd: tuple[str, ...]
     wdir: str  # repo-relative ("" = repo root)
@@ -89,8 +84,8 @@ class Stage:
     deps: tuple[str, ...] = ()
     params: tuple[ParamRef, ...] = ()
     outs: tuple[Out, ...] = ()
-    env: EnvSpec = field(default_factory=EnvSpec)
-    resources: Resources = field(default_factory=Resources)
+    env: EnvSpec = EnvSpec()
+    resources: Resources = Resources()
     seed: int | None = None
     frozen: bool = False
     always_changed: bool = False
@@ -217,11 +212,11 @@ def _lookup(context: dict, dotted: str) -> Any:
 
 def _interpolate(where: _Where, keys: list, value: Any, context: dict) -> Any:
     if isinstance(value, str):
-        whole = INTERPOLATION.fullmatch(value)
+        whole = re.fullmatch(INTERPOLATION, value)
         try:
             if whole:  # keep the type: `seed: ${item.seed}` stays an int
                 return _lookup(context, whole.group(1))
-            return INTERPOLATION.sub(lambda m: str(_lookup(context, m.group(1))), value)
+            return re.sub(INTERPOLATION, lambda m: str(_lookup(context, m.group(1))), value)
         except KeyError as exc:
             raise where.error(keys, f"${{{exc.args[0]}}} is not defined here") from None
     if isinstance(value, list):
@@ -365,7 +360,7 @@ def parse_size(value: Any) -> int:
     """`4GiB`, `512MB`, `1024` (bytes) -> bytes; ValueError otherwise."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    match = SIZE.match(str(value))
+    match = re.match(SIZE, str(value))
     if not match:
         raise ValueError(value)
     number, unit = float(match.group(1)), (match.group(2) or "B").upper()
