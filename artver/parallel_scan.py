@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 from artver.config import usable_cores
 from artver.errors import PathError
+from artver.forked_map import can_fork
 from artver.workspace import (
     combine_groups,
     group_digest,
@@ -63,14 +64,6 @@ def slices(items: list, parts: int) -> list[list]:
 def deal(items: list, workers: int) -> list[list]:
     """Share `items` out round-robin between `workers`. Pure."""
     return [items[i::workers] for i in range(workers)]
-
-
-def can_fork() -> bool:
-    """Forking is only safe while this process runs a single thread (a lock held by another
-    thread would stay locked forever in the child)."""
-    import threading
-
-    return hasattr(os, "fork") and threading.active_count() == 1
 
 
 def tree_print(root: str, expected_files: int, jobs: int) -> TreePrint | None:

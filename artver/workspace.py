@@ -16,6 +16,7 @@ from operator import itemgetter
 from typing import NamedTuple, TypeVar
 
 from artver.cache.hashing import hash_bytes, hash_file
+from artver.config import usable_cores
 from artver.errors import ArtverError, PathError
 from artver.progress import NO_PROGRESS, Progress
 from artver.state import Known, StateDB
@@ -24,6 +25,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 EXEC_BITS = stat_mod.S_IXUSR | stat_mod.S_IXGRP | stat_mod.S_IXOTH
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+# From this many files to read, they are shared out between forked processes, not threads.
+MIN_FORKED = 1_000
 
 
 class WsFile(NamedTuple):
@@ -252,19 +255,39 @@ class FileHasher:
             return result
         hash_one = on_miss or (lambda f: hash_file(f.abspath, f.size))
         name = display or (lambda f: f.abspath)
-        self.progress.start("hashing", len(misses), sum(f.size for f in misses))
 
-        def work(f: WsFile) -> str:
+        def checked(f: WsFile) -> str:
             try:
-                oid = hash_one(f)
+                return hash_one(f)
             except OSError as exc:
                 if exc.errno == errno.ENOENT:
                     raise PathError(name(f), "disappeared while artver was reading it") from None
                 raise _os_error(name(f), exc) from None
+
+        def work(f: WsFile) -> str:
+            oid = checked(f)
             self.progress.advance(1, f.size)
             return oid
 
-        fresh = parallel_map(work, misses, self.jobs)
+        fresh: list[tuple[WsFile, str]] = []
+
+        def done(f: WsFile, oid: str) -> None:
+            fresh.append((f, oid))
+            self.progress.advance(1, f.size)
+
+        def start_bar() -> None:
+            self.progress.start("hashing", len(misses), sum(f.size for f in misses))
+
+        undone = misses
+        workers = min(self.jobs, usable_cores())
+        if len(misses) >= MIN_FORKED and workers > 1:
+            from artver.forked_map import can_fork, forked_map
+
+            if can_fork():
+                undone = forked_map(checked, misses, workers, done, started=start_bar)
+        if undone is misses:
+            start_bar()
+        fresh += parallel_map(work, undone, self.jobs)
         self.read_this_time.update(f.rel for f in misses)
         self.progress.finish()
         for f, oid in fresh:

@@ -218,3 +218,23 @@ def test_file_name_that_is_not_utf8_is_refused(ws):
     res = ws.artver("add", "data", expect=1)
     assert "not valid UTF-8" in res.stderr and "caf\\xe9" in res.stderr
     assert not (ws.root / "data.artver").exists()
+
+
+def canonical_json(rows: list[list]) -> bytes:
+    doc = {"version": 1, "files": rows}
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def test_manifest_bytes_are_compact_json_whatever_the_names(ws):
+    # A directory's id is the hash of these bytes: they must never depend on how they were
+    # written. Plain names take a fast path; names JSON must escape take json itself.
+    plain = {"a.txt": b"1", "sub/é ü.bin": b"22", "sub/\u2028 \x7f 😀": b"333"}
+    tricky = {**plain, 'quote".txt': b"4", "back\\slash": b"55", "tab\there\nline": b""}
+    for name, files in (("plain", plain), ("tricky", tricky)):
+        for rel, data in files.items():
+            ws.write(f"{name}/{rel}", data)
+        ws.artver("add", name)
+        oid = pointer(ws, f"{name}.artver")["oid"]
+        rows = [[rel, xxh(data), len(data), 0] for rel, data in sorted(files.items())]
+        assert ws.cache_object(oid).read_bytes() == canonical_json(rows)
+        assert xxh(canonical_json(rows)) + ".dir" == oid

@@ -7,12 +7,15 @@ directory's id. Pure: no filesystem access here.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
 from artver.cache.hashing import hash_bytes, is_valid_oid
 
 DIR_SUFFIX = ".dir"
+# What JSON escapes in a string (ensure_ascii off): quotes, backslashes, control characters.
+_ESCAPED = re.compile(r'["\\\x00-\x1f]')
 MANIFEST_VERSION = 1
 
 
@@ -23,17 +26,31 @@ class FileEntry(NamedTuple):
     executable: bool = False
 
 
-class Manifest(NamedTuple):
-    entries: tuple[FileEntry, ...]
+class Manifest:
+    """A directory's files, sorted by path. Immutable; its bytes are encoded once."""
+
+    __slots__ = ("_bytes", "entries")
+
+    def __init__(self, entries: tuple[FileEntry, ...]) -> None:
+        self.entries = entries
+        self._bytes: bytes | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Manifest) and self.entries == other.entries
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Manifest({len(self.entries)} files)"
 
     @classmethod
     def build(cls, entries: Iterable[FileEntry]) -> Manifest:
         return cls(tuple(sorted(entries, key=lambda e: e.path)))
 
     def to_bytes(self) -> bytes:
-        rows = [[e.path, e.oid, e.size, int(e.executable)] for e in self.entries]
-        doc = {"version": MANIFEST_VERSION, "files": rows}
-        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if self._bytes is None:
+            self._bytes = _encode(self.entries)
+        return self._bytes
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Manifest:
@@ -67,6 +84,19 @@ class Manifest(NamedTuple):
 
     def by_path(self) -> dict[str, FileEntry]:
         return {e.path: e for e in self.entries}
+
+
+def _encode(entries: tuple[FileEntry, ...]) -> bytes:
+    """`{"version":1,"files":[[path, oid, size, exec], ...]}` as compact JSON. The usual
+    tree, whose paths hold no character JSON escapes, is written by plain formatting (json
+    spends ~25 ms on 20,000 rows); the bytes are the same either way, and must stay so: they
+    are the directory's id."""
+    if _ESCAPED.search("".join([e.path for e in entries])):
+        rows = [[e.path, e.oid, e.size, int(e.executable)] for e in entries]
+        doc = {"version": MANIFEST_VERSION, "files": rows}
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    rows = ",".join([f'["{e.path}","{e.oid}",{e.size:d},{e.executable:d}]' for e in entries])
+    return f'{{"version":{MANIFEST_VERSION:d},"files":[{rows}]}}'.encode()
 
 
 def is_dir_oid(oid: str) -> bool:
