@@ -224,6 +224,35 @@ def parallel_map(func: Callable[[T], R], items: list[T], jobs: int) -> list[tupl
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def shared_map(
+    func: Callable[[T], R],
+    items: list[T],
+    jobs: int,
+    on_done: Callable[[T, R], None],
+    started: Callable[[], None] = lambda: None,
+) -> None:
+    """Call `on_done(item, func(item))` for every item, with `func` run by forked processes
+    when there are enough items and cores (see `artver.forked_map`), else by up to `jobs`
+    threads. `func`'s results must be values marshal can send; `on_done` must be thread-safe.
+    `started` runs once the work is under way (start a progress bar there)."""
+    undone = items
+    workers = min(jobs, usable_cores())
+    if len(items) >= MIN_FORKED and workers > 1:
+        from artver.forked_map import can_fork, forked_map
+
+        if can_fork():
+            undone = forked_map(func, items, workers, on_done, started)
+    if undone is items:
+        started()
+
+    def work(item: T) -> R:
+        result = func(item)
+        on_done(item, result)
+        return result
+
+    parallel_map(work, undone, jobs)
+
+
 class FileHasher:
     """Maps workspace files to their oids, reading only what the state DB does not know."""
 
@@ -264,11 +293,6 @@ class FileHasher:
                     raise PathError(name(f), "disappeared while artver was reading it") from None
                 raise _os_error(name(f), exc) from None
 
-        def work(f: WsFile) -> str:
-            oid = checked(f)
-            self.progress.advance(1, f.size)
-            return oid
-
         fresh: list[tuple[WsFile, str]] = []
 
         def done(f: WsFile, oid: str) -> None:
@@ -278,16 +302,7 @@ class FileHasher:
         def start_bar() -> None:
             self.progress.start("hashing", len(misses), sum(f.size for f in misses))
 
-        undone = misses
-        workers = min(self.jobs, usable_cores())
-        if len(misses) >= MIN_FORKED and workers > 1:
-            from artver.forked_map import can_fork, forked_map
-
-            if can_fork():
-                undone = forked_map(checked, misses, workers, done, started=start_bar)
-        if undone is misses:
-            start_bar()
-        fresh += parallel_map(work, undone, self.jobs)
+        shared_map(checked, misses, self.jobs, done, start_bar)
         self.read_this_time.update(f.rel for f in misses)
         self.progress.finish()
         for f, oid in fresh:

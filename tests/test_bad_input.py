@@ -249,6 +249,22 @@ def test_add_unreadable_file_is_refused(ws, locker):
     assert not (ws.root / "secret.bin.artver").exists()
 
 
+# Large directories are read by several processes (artver.forked_map): whichever of them meets
+# the unreadable file, the error is the same.
+@pytest.mark.parametrize("where", ["d00", "d11"])
+def test_add_large_dir_with_an_unreadable_file_is_refused(ws, locker, where):
+    for i in range(1_200):
+        ws.write(f"data/d{i % 12:02d}/f{i}.txt", f"file {i}\n")
+    secret = next((ws.root / "data" / where).iterdir())
+    state = before(ws)
+    locker.lock(secret)
+    res = run_prefixed(locker.prefix, "add", "data", cwd=ws.root)
+    locker.restore()
+    assert_error(res, f"data/{where}/{secret.name}", "permission denied")
+    state.assert_unchanged(cache_may_grow=True)
+    assert not (ws.root / "data.artver").exists()
+
+
 # -- 6: symlink loops ------------------------------------------------------------------------------
 def test_add_dir_with_self_symlink_is_refused(ws):
     ws.write("data/a.txt", "a\n")
@@ -471,6 +487,18 @@ def test_disk_full_midway_through_a_directory_leaves_nothing_then_resumes(ws, li
         ws.write(f"data/small{i}.bin", random_bytes(256 * 1024, seed=10 + i))
     ws.write("data/big.bin", random_bytes(2 * MiB, seed=20))
     assert_disk_full_then_resume(ws, limit, "data")
+
+
+def test_disk_full_midway_through_a_large_directory_leaves_nothing_then_resumes(ws, tmp_path):
+    fs = small_tmpfs(tmp_path / "smallcache", "1m")
+    if fs is None:
+        pytest.skip("cannot mount a tmpfs in a private namespace (needs root, unshare, nsenter)")
+    try:
+        for i in range(1_200):  # 2.4 MB in files shared out between processes
+            ws.write(f"data/d{i % 12:02d}/f{i}.bin", random_bytes(2048, seed=i))
+        assert_disk_full_then_resume(ws, TmpfsLimit(ws, fs), "data")
+    finally:
+        fs.close()
 
 
 # -- 11: checkout never discards content that exists nowhere else --------------------------------

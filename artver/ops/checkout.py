@@ -16,7 +16,7 @@ from artver.ops.snapshot import Snapshot, take
 from artver.pointer import Output
 from artver.repo import Repo
 from artver.state import Known
-from artver.workspace import parallel_map
+from artver.workspace import shared_map
 
 
 @dataclass
@@ -91,18 +91,24 @@ def _apply(repo: Repo, job: _Job) -> None:
             made.add(parent)
     odb = repo.odb
 
-    def place(change: Change) -> tuple[str, Known]:
+    def place(change: Change) -> tuple[int, int, int]:
         dest = _target(root, change.path)
         assert change.new is not None
         odb.materialize(change.new.oid, str(dest), change.new.executable, size=change.new.size)
         st = os.stat(dest)
-        return change.path, Known(st.st_ino, st.st_mtime_ns, st.st_size, change.new.oid)
+        return st.st_ino, st.st_mtime_ns, st.st_size  # plain numbers: they may cross a pipe
 
-    repo.progress.start("checkout", len(places), sum(c.new.size for c in places if c.new))
-    placed = []
-    for change, result in parallel_map(place, places, repo.config.jobs):
-        placed.append(result)
-        repo.progress.advance(1, change.new.size if change.new else 0)
+    placed: list[tuple[str, Known]] = []
+
+    def done(change: Change, numbers: tuple[int, int, int]) -> None:
+        assert change.new is not None
+        placed.append((change.path, Known(*numbers, change.new.oid)))
+        repo.progress.advance(1, change.new.size)
+
+    def start_bar() -> None:
+        repo.progress.start("checkout", len(places), sum(c.new.size for c in places if c.new))
+
+    shared_map(place, places, repo.config.jobs, done, start_bar)
     repo.progress.finish()
     base = repo.rel(root)
     repo.state.save(
