@@ -8,7 +8,8 @@ the function, works through its slice, and streams its results back through a pi
 
 Results must be values `marshal` can send (strings, numbers, tuples). A child that fails in any
 way (an unreadable file, a full disk) just stops; its unfinished items are left to the caller,
-which does them the ordinary way, so errors are raised, worded and cleaned up in one place.
+which does them the ordinary way, so errors are raised, worded and cleaned up in one place. The
+same goes for the parent's own slice.
 """
 
 from __future__ import annotations
@@ -37,6 +38,25 @@ def can_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1
 
 
+def share_out(
+    func: Callable[[T], Any],
+    items: Sequence[T],
+    jobs: int,
+    on_done: Callable[[T, Any], None],
+    started: Callable[[], None],
+) -> Sequence[T]:
+    """`forked_map` over one process per usable core (at most `jobs`) when that is worth it
+    and safe; returns the items left for the caller (all of them when it is not). `started`
+    runs once either way."""
+    from artver.config import usable_cores
+
+    workers = min(jobs, usable_cores(), len(items) // (MIN_ITEMS // 2))
+    if len(items) < MIN_ITEMS or workers < 2 or not can_fork():
+        started()
+        return items
+    return forked_map(func, items, workers, on_done, started)
+
+
 def forked_map(
     func: Callable[[T], Any],
     items: Sequence[T],
@@ -49,7 +69,8 @@ def forked_map(
     own way. `started` runs once the children are forked (start a progress bar there: its
     thread must not exist at fork time).
 
-    Exceptions raised by `func` in this process propagate after the children have finished.
+    Here as in the children, the first item `func` fails on (an `Exception`) stops that share:
+    it and the rest of the share are left undone, for the caller to redo and report its way.
     """
     shares = [
         list(items[i * len(items) // workers : (i + 1) * len(items) // workers])
@@ -64,9 +85,15 @@ def forked_map(
     if started is not None:
         started()
     undone: list[T] = [item for share in shares[1 + len(children) :] for item in share]
+    mine = shares[0]
     try:
-        for n, item in enumerate(shares[0]):
-            on_done(item, func(item))
+        for n, item in enumerate(mine):
+            try:
+                result = func(item)
+            except Exception:
+                undone += mine[n:]
+                break
+            on_done(item, result)
             if n % BATCH == 0:
                 for child in children:
                     child.poll(on_done, block=False)

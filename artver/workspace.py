@@ -16,7 +16,6 @@ from operator import itemgetter
 from typing import NamedTuple, TypeVar
 
 from artver.cache.hashing import hash_bytes, hash_file
-from artver.config import usable_cores
 from artver.errors import ArtverError, PathError
 from artver.progress import NO_PROGRESS, Progress
 from artver.state import Known, StateDB
@@ -25,8 +24,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 EXEC_BITS = stat_mod.S_IXUSR | stat_mod.S_IXGRP | stat_mod.S_IXOTH
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
-# From this many files to read, they are shared out between forked processes, not threads.
-MIN_FORKED = 1_000
 
 
 class WsFile(NamedTuple):
@@ -235,22 +232,16 @@ def shared_map(
     when there are enough items and cores (see `artver.forked_map`), else by up to `jobs`
     threads. `func`'s results must be values marshal can send; `on_done` must be thread-safe.
     `started` runs once the work is under way (start a progress bar there)."""
-    undone = items
-    workers = min(jobs, usable_cores())
-    if len(items) >= MIN_FORKED and workers > 1:
-        from artver.forked_map import can_fork, forked_map
+    from artver.forked_map import share_out
 
-        if can_fork():
-            undone = forked_map(func, items, workers, on_done, started)
-    if undone is items:
-        started()
+    undone = share_out(func, items, jobs, on_done, started)
 
     def work(item: T) -> R:
         result = func(item)
         on_done(item, result)
         return result
 
-    parallel_map(work, undone, jobs)
+    parallel_map(work, list(undone), jobs)
 
 
 class FileHasher:

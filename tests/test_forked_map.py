@@ -70,12 +70,24 @@ def test_results_that_cannot_cross_the_pipe_leave_the_items_to_the_caller():
     assert no_children_left()
 
 
-def test_an_error_in_the_callers_share_is_raised_once_the_children_are_done():
+def test_what_the_caller_could_not_do_in_its_own_share_is_left_to_it_too():
     def func(i: int) -> int:
         if i == 10:
             raise ValueError("broken item 10")
         return i
 
-    with pytest.raises(ValueError, match="broken item 10"):
+    seen, undone, _ = run(func, list(range(1000)), 2)
+    assert sorted(undone) == list(range(10, 500))  # the failed item and the rest of the share
+    assert sorted(item for item, _, _ in seen) == [*range(10), *range(500, 1000)]
+    assert no_children_left()
+
+
+def test_interrupts_are_not_swallowed():
+    def func(i: int) -> int:
+        if i == 10:
+            raise KeyboardInterrupt
+        return i
+
+    with pytest.raises(KeyboardInterrupt):
         run(func, list(range(1000)), 2)
     assert no_children_left()

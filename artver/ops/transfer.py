@@ -392,18 +392,34 @@ def _download_batch(
     repo: Repo, remote: Remote, oids: list[str], sizes: dict[str, int | None], njobs: int
 ):
     """Download `oids` into the cache (verified) with one progress bar; sizes may be unknown."""
-    repo.progress.start("fetch", len(oids), sum(sizes.get(o) or 0 for o in oids))
+
+    def download(oid: str) -> int:
+        return remote.download(oid, sizes.get(oid), repo.odb)
+
+    def start_bar() -> None:
+        repo.progress.start("fetch", len(oids), sum(sizes.get(o) or 0 for o in oids))
+
+    forked: list[str] = []
+    rest = oids
     try:
-        return transfer.run_batch(
-            oids,
-            lambda o: remote.download(o, sizes.get(o), repo.odb),
-            njobs,
-            repo.progress,
-            classify,
-            _is_corrupt,
-        )
+        if remote.protocol == "file":
+            # Copies between local disks are syscalls wrapped in Python, like `add`: shared out
+            # between processes. What they leave (an error of any kind) goes to the threads
+            # below, which retry, classify and report it.
+            from artver.forked_map import share_out
+
+            def done(oid: str, nbytes: int) -> None:
+                forked.append(oid)
+                repo.progress.advance(1, nbytes)
+
+            rest = list(share_out(download, oids, njobs, done, start_bar))
+        else:
+            start_bar()
+        outcome = transfer.run_batch(rest, download, njobs, repo.progress, classify, _is_corrupt)
     finally:
         repo.progress.finish()
+    outcome.done[:0] = forked
+    return outcome
 
 
 def _fetch(repo: Repo, remote: Remote, artifacts: list[Artifact], njobs: int) -> TransferResult:
