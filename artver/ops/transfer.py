@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -306,9 +307,12 @@ def push(
         return size
 
     total = len(todo) + len(dirs_todo)
-    repo.progress.start("push", total, sum(sizes.values()))
+
+    def start_bar() -> None:
+        repo.progress.start("push", total, sum(sizes.values()))
+
     try:
-        outcome = transfer.run_batch(todo, upload, njobs, repo.progress, classify, _is_corrupt)
+        outcome = _batch(repo, remote, todo, upload, njobs, start_bar)
         _raise_stopped(outcome, remote, "pushed", total)
         # Manifests last, and only those whose files all made it.
         failed = set(outcome.missing)
@@ -393,31 +397,43 @@ def _download_batch(
 ):
     """Download `oids` into the cache (verified) with one progress bar; sizes may be unknown."""
 
-    def download(oid: str) -> int:
-        return remote.download(oid, sizes.get(oid), repo.odb)
-
     def start_bar() -> None:
         repo.progress.start("fetch", len(oids), sum(sizes.get(o) or 0 for o in oids))
 
-    forked: list[str] = []
-    rest = oids
+    def download(oid: str) -> int:
+        return remote.download(oid, sizes.get(oid), repo.odb)
+
     try:
-        if remote.protocol == "file":
-            # Copies between local disks are syscalls wrapped in Python, like `add`: shared out
-            # between processes. What they leave (an error of any kind) goes to the threads
-            # below, which retry, classify and report it.
-            from artver.forked_map import share_out
-
-            def done(oid: str, nbytes: int) -> None:
-                forked.append(oid)
-                repo.progress.advance(1, nbytes)
-
-            rest = list(share_out(download, oids, njobs, done, start_bar))
-        else:
-            start_bar()
-        outcome = transfer.run_batch(rest, download, njobs, repo.progress, classify, _is_corrupt)
+        return _batch(repo, remote, oids, download, njobs, start_bar)
     finally:
         repo.progress.finish()
+
+
+def _batch(
+    repo: Repo,
+    remote: Remote,
+    oids: list[str],
+    func: Callable[[str], int],
+    njobs: int,
+    started: Callable[[], None],
+) -> transfer.Outcome:
+    """`transfer.run_batch`, except that a directory remote's copies, syscalls wrapped in
+    Python like `add`'s, are first shared out between forked processes. What they leave (an
+    error of any kind) goes to run_batch's threads, which retry, classify and report it.
+    `started` runs once the work is under way (start the progress bar there)."""
+    forked: list[str] = []
+    rest = oids
+    if remote.protocol == "file":
+        from artver.forked_map import share_out
+
+        def done(oid: str, nbytes: int) -> None:
+            forked.append(oid)
+            repo.progress.advance(1, nbytes)
+
+        rest = list(share_out(func, oids, njobs, done, started))
+    else:
+        started()
+    outcome = transfer.run_batch(rest, func, njobs, repo.progress, classify, _is_corrupt)
     outcome.done[:0] = forked
     return outcome
 
