@@ -7,16 +7,21 @@ files in it and the subdirectories worth entering. Creating, deleting or renamin
 changes the directory's mtime and ctime, and nothing can set a ctime back, so a directory whose
 (inode, mtime, ctime) is as remembered costs one `lstat` instead of a listing.
 
-A directory changed within the last `RACY_WINDOW_NS` is not remembered: it may change again
-within the filesystem's timestamp granularity (two seconds on FAT) without its times moving.
+A directory changed within the last moments is not remembered: it may change again within
+the filesystem's timestamp granularity without its times moving. That granularity is a few
+milliseconds where timestamps have nanoseconds, and up to two seconds where they are whole
+seconds (FAT keeps two-second mtimes), which a directory's own times tell.
 """
 
 from __future__ import annotations
 
 import os
 
-# Listings of directories whose times are this recent are not trusted later.
-RACY_WINDOW_NS = 2_000_000_000
+# Listings of directories changed this recently are not trusted later...
+RACY_WINDOW_NS = 100_000_000
+# ...or this recently, where timestamps are whole seconds.
+COARSE_RACY_WINDOW_NS = 2_000_000_000
+SECOND_NS = 1_000_000_000
 # A remembered listing: (inode, mtime_ns, ctime_ns, metadata file names, subdirectory names).
 Listing = tuple[int, int, int, tuple[str, ...], tuple[str, ...]]
 
@@ -26,10 +31,11 @@ def walk(
     wanted: tuple[str, str],
     skip: set[str],
     remembered: dict[str, Listing],
-    trust_before_ns: int,
+    now_ns: int,
 ) -> tuple[list[str], dict[str, Listing]]:
     """The paths of the files below `root` named `wanted[1]` or ending in `wanted[0]`, and the
-    listings to remember for next time (those changed before `trust_before_ns`).
+    listings to remember for next time (not those of directories changed just before
+    `now_ns`).
 
     Not entered: symlinked directories, directories named in `skip`, Python virtual
     environments (a `pyvenv.cfg` in them) and directories tracked by a pointer file beside
@@ -49,12 +55,19 @@ def walk(
             if files_dirs is None:
                 continue
             listing = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, *files_dirs)
-        if max(st.st_mtime_ns, st.st_ctime_ns) < trust_before_ns:
+        if settled(max(st.st_mtime_ns, st.st_ctime_ns), now_ns):
             fresh[path] = listing
         prefix = path + "/"
         found += [prefix + name for name in listing[3]]
         stack += [prefix + name for name in listing[4]]
     return found, fresh
+
+
+def settled(changed_ns: int, now_ns: int) -> bool:
+    """Whether a directory last changed at `changed_ns` can no longer change without its times
+    moving. Pure."""
+    window = RACY_WINDOW_NS if changed_ns % SECOND_NS else COARSE_RACY_WINDOW_NS
+    return changed_ns < now_ns - window
 
 
 def _list(

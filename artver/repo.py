@@ -192,7 +192,7 @@ class Repo:
     def _walk_metadata(self) -> Iterator[Path]:
         import time
 
-        from artver.metadata_walk import RACY_WINDOW_NS, walk
+        from artver.metadata_walk import walk
 
         remembered = self._remembered_walk()
         found, fresh = walk(
@@ -200,7 +200,7 @@ class Repo:
             (SUFFIX, PIPELINE_FILE),
             SKIP_DIRS,
             remembered if remembered is not None else {},
-            time.time_ns() - RACY_WINDOW_NS,
+            time.time_ns(),
         )
         if remembered is not None and fresh != remembered:
             with contextlib.suppress(sqlite3.Error):

@@ -8,13 +8,13 @@ import shutil
 import time
 from pathlib import Path
 
-from artver.metadata_walk import walk
+from artver.metadata_walk import settled, walk
 from artver.pointer import SUFFIX
 from artver.repo import PIPELINE_FILE, SKIP_DIRS
 
 WANTED = (SUFFIX, PIPELINE_FILE)
-TRUST_ALL = 2**62  # every directory counts as changed long ago
-TRUST_NONE = 0
+TRUST_ALL = 2**62  # "now" so late that every directory counts as changed long ago
+TRUST_NONE = 0  # "now" before any directory was changed
 
 
 def touch(path: Path, text: str = "x") -> None:
@@ -85,6 +85,19 @@ def test_recently_changed_directories_are_not_remembered(tmp_path):
     touch(tmp_path / "sub" / "a.artver")
     assert found_under(tmp_path, trust=TRUST_NONE)[1] == {}
     assert set(found_under(tmp_path, trust=TRUST_ALL)[1]) == {str(tmp_path), str(tmp_path / "sub")}
+    changed = max(os.lstat(tmp_path / "sub").st_mtime_ns, os.lstat(tmp_path).st_mtime_ns)
+    assert found_under(tmp_path, trust=changed + 50_000_000)[1] == {}
+    assert len(found_under(tmp_path, trust=changed + 150_000_000)[1]) == 2
+
+
+def test_whole_second_timestamps_are_trusted_only_two_seconds_later():
+    # FAT and some network filesystems keep whole (or even two) seconds: a directory changed
+    # at 10.0 s may change again until 12.0 s with the same mtime.
+    second = 10**9
+    assert not settled(10 * second, now_ns=11 * second)
+    assert settled(10 * second, now_ns=12 * second + 1)
+    assert not settled(10 * second + 123, now_ns=10 * second + 50_000_000)
+    assert settled(10 * second + 123, now_ns=10 * second + 100_000_124)
 
 
 def test_a_remembered_subdirectory_that_is_gone_is_passed_over(tmp_path):
