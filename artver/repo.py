@@ -248,6 +248,13 @@ class Repo:
                 self.state.save_parsed(key, digest, doc)
         return doc
 
+    def remember_parsed(self, key: str, text: str, doc: Any) -> None:
+        """Remember `doc` as the parse of `text`, a file artver itself just wrote."""
+        from artver.cache.hashing import hash_bytes
+
+        with contextlib.suppress(sqlite3.Error):
+            self.state.save_parsed(key, hash_bytes(text.encode("utf-8")), doc)
+
     def pointers(self, targets: list[str] | None = None, cwd: Path | None = None) -> list[Pointer]:
         """Pointers for the targets (data paths or pointer files), or every pointer."""
         if not targets:

@@ -477,3 +477,36 @@ def test_outputs_in_directories_that_do_not_exist_yet(ws):
     ws.artver("repro")
     assert ws.read("out/deep/o.txt") == b"x\n"
     assert (ws.root / "out/deep/.gitignore").read_text() == "/o.txt\n"
+
+
+def test_the_parse_of_the_lock_repro_remembers_is_the_parsers_own(ws):
+    # After a repro the next command reads the lock from the state DB's remembered parse, not
+    # through the YAML parser: both must agree to the type, whatever the values look like.
+    ws.write(
+        "params.yaml",
+        "p:\n  word: 'yes'\n  number_text: '1.0'\n  nothing: null\n  empty: ''\n"
+        "  flag: true\n  ratio: 0.5\n  big: 12345678901234567890\n  list: [1, 'two', 3.0]\n"
+        "  nested: {a: {b: ['x: y', '#not a comment']}}\n  odd: \"tab\\there\"\n",
+    )
+    write_pipeline(
+        ws,
+        "stages:\n"
+        "  s:\n"
+        "    cmd: echo hi > 'out file.txt'\n"
+        "    params: [p]\n"
+        "    outs: ['out file.txt']\n"
+        "    env: {vars: [MODE]}\n",
+    )
+    ws.artver("repro", env={"MODE": "null"})
+    from artver.cache.hashing import hash_bytes
+    from artver.state import StateDB
+
+    text = (ws.root / "artver.lock").read_text()
+    state = StateDB(ws.root / ".artver" / "state.db")
+    try:
+        remembered = state.parsed("artver.lock", hash_bytes(text.encode()))
+    finally:
+        state.close()
+    assert remembered == load_yaml(text)
+    assert remembered["stages"]["s"]["params"]["params.yaml"]["p"]["number_text"] == "1.0"
+    assert "up to date" in ws.artver("status", env={"MODE": "null"}).stdout

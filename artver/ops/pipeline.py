@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from artver.errors import ArtverError
@@ -24,6 +24,7 @@ class Loaded:
 
     pipeline: Any  # artver.stages.graph.Pipeline (networkx is imported only when needed)
     locks: dict[str, dict[str, LockEntry]]  # pipeline file -> stage -> entry
+    written: dict[str, str] = field(default_factory=dict)  # pipeline file -> lock text written
 
     def entry(self, stage: Stage) -> LockEntry | None:
         return self.locks.get(stage.file, {}).get(stage.name)

@@ -19,7 +19,7 @@ from artver import scm
 from artver.errors import ArtverError
 from artver.ops.pipeline import Loaded, Observer, load, run_key, select
 from artver.repo import Repo
-from artver.stages.lock import LockEntry, Recorded, lock_path_for, write_lock
+from artver.stages.lock import LockEntry, Recorded, lock_document, lock_path_for, write_lock
 from artver.stages.schema import Stage
 from artver.stages.status import Observed, stale_reasons
 
@@ -368,7 +368,7 @@ def record_stage(
     locks[stage.name] = entry
     for gone in [n for n in locks if n not in loaded.pipeline.stages]:
         del locks[gone]  # stages deleted from artver.yaml leave the lock with their next run
-    write_lock(repo.root, stage.file, locks)
+    loaded.written[stage.file] = write_lock(repo.root, stage.file, locks)
     if run_cache and _run_cacheable(stage):
         runcache.save(repo.cache_dir, run_key(stage, observed), [o.to_dict() for o in outs])
     return entry
@@ -417,7 +417,12 @@ def repro(repo: Repo, opts: Options, events: Events, on_line) -> list[Outcome]:
         _check_inputs(repo, loaded, names)
         if opts.dry_run:
             return plan(repo, loaded, names, opts.force)
-        outcomes = _Execution(repo, loaded, opts, events, on_line).run(names)
+        try:
+            outcomes = _Execution(repo, loaded, opts, events, on_line).run(names)
+        finally:
+            # The next command reads these locks: give it their parse, not the YAML parser.
+            for file, text in loaded.written.items():
+                repo.remember_parsed(lock_path_for(file), text, lock_document(loaded.locks[file]))
     failed = [o for o in outcomes if o.status == FAILED]
     if failed:
         first = failed[0]

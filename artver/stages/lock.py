@@ -130,10 +130,15 @@ def read_lock(
     return parse_lock(text, rel, (lambda t: load(rel, t)) if load else None)
 
 
-def write_lock(root: Path, pipeline_file: str, entries: dict[str, LockEntry]) -> None:
-    """Rewrite the lock. Each entry's YAML is produced once and kept: repro rewrites the
-    lock after every stage, and re-emitting 1,000 unchanged entries each time would make a
-    long pipeline quadratic."""
+def lock_document(entries: dict[str, LockEntry]) -> dict[str, Any]:
+    """What parsing the lock `write_lock` writes for `entries` gives."""
+    return {"schema": LOCK_SCHEMA, "stages": {n: entries[n].to_dict() for n in sorted(entries)}}
+
+
+def write_lock(root: Path, pipeline_file: str, entries: dict[str, LockEntry]) -> str:
+    """Rewrite the lock; returns its text. Each entry's YAML is produced once and kept: repro
+    rewrites the lock after every stage, and re-emitting 1,000 unchanged entries each time
+    would make a long pipeline quadratic."""
     from artver.yamlio import dump_fast
 
     parts = [f"schema: {LOCK_SCHEMA}\nstages:\n"]
@@ -143,4 +148,6 @@ def write_lock(root: Path, pipeline_file: str, entries: dict[str, LockEntry]) ->
             body = dump_fast({name: entry.to_dict()})
             entry.text = "".join("  " + line + "\n" for line in body.splitlines())
         parts.append(entry.text)
-    atomic_write_text(root / lock_path_for(pipeline_file), "".join(parts))
+    text = "".join(parts)
+    atomic_write_text(root / lock_path_for(pipeline_file), text)
+    return text
