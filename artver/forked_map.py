@@ -21,6 +21,8 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from artver.errors import Interrupted
+
 T = TypeVar("T")
 
 # Below this many items, forking costs more than it saves.
@@ -71,6 +73,8 @@ def forked_map(
 
     Here as in the children, the first item `func` fails on (an `Exception`) stops that share:
     it and the rest of the share are left undone, for the caller to redo and report its way.
+    An interrupt (KeyboardInterrupt, or artver's Interrupted) is raised once the children
+    have stopped; they got the same Ctrl-C.
     """
     shares = [
         list(items[i * len(items) // workers : (i + 1) * len(items) // workers])
@@ -90,6 +94,8 @@ def forked_map(
         for n, item in enumerate(mine):
             try:
                 result = func(item)
+            except Interrupted:
+                raise  # Ctrl-C (raised by the CLI's handler in this process) is no failed item
             except Exception:
                 undone += mine[n:]
                 break

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from artver.errors import Interrupted
 from artver.forked_map import BATCH, forked_map
 
 
@@ -82,12 +83,15 @@ def test_what_the_caller_could_not_do_in_its_own_share_is_left_to_it_too():
     assert no_children_left()
 
 
-def test_interrupts_are_not_swallowed():
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, Interrupted])
+def test_interrupts_are_raised_not_taken_for_failed_items(interrupt):
+    # The CLI turns Ctrl-C into artver's Interrupted, an ordinary exception: it must still stop
+    # the command, not send the item to be redone.
     def func(i: int) -> int:
         if i == 10:
-            raise KeyboardInterrupt
+            raise interrupt("interrupted")
         return i
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(interrupt):
         run(func, list(range(1000)), 2)
     assert no_children_left()
