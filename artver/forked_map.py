@@ -119,24 +119,12 @@ class _Child:
 
     @classmethod
     def fork(cls, func: Callable[[Any], Any], share: list) -> _Child:
-        read_end, write_end = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:
-            os.close(read_end)
-            os.close(write_end)
-            raise
-        if pid == 0:  # the child: never return into the caller's code
-            status = 1
-            try:
-                os.close(read_end)
-                for start in range(0, len(share), BATCH):
-                    batch = marshal.dumps([func(item) for item in share[start : start + BATCH]])
-                    _write_all(write_end, _FRAME.pack(len(batch)) + batch)
-                status = 0
-            finally:
-                os._exit(status)
-        os.close(write_end)
+        def produce(write: Callable[[bytes], None]) -> None:
+            for start in range(0, len(share), BATCH):
+                batch = marshal.dumps([func(item) for item in share[start : start + BATCH]])
+                write(_FRAME.pack(len(batch)) + batch)
+
+        pid, read_end = fork_child(produce)
         os.set_blocking(read_end, False)
         return cls(pid, read_end, share)
 
@@ -174,6 +162,29 @@ class _Child:
             os.close(self.fd)
             os.waitpid(self.pid, 0)
         return self.share[self.done :]
+
+
+def fork_child(produce: Callable[[Callable[[bytes], None]], None]) -> tuple[int, int]:
+    """Fork a child that runs `produce(write)`, where `write` sends bytes to this process
+    through a pipe, and then exits: status 0, or 1 if `produce` raised (the child never
+    returns into the caller's code). Returns the child's pid and the pipe's read end."""
+    read_end, write_end = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        raise
+    if pid == 0:
+        status = 1
+        try:
+            os.close(read_end)
+            produce(lambda data: _write_all(write_end, data))
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    return pid, read_end
 
 
 def _write_all(fd: int, data: bytes) -> None:

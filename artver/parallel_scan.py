@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 from artver.config import usable_cores
 from artver.errors import PathError
-from artver.forked_map import can_fork
+from artver.forked_map import can_fork, fork_child
 from artver.workspace import (
     combine_groups,
     group_digest,
@@ -168,25 +168,7 @@ def _work(share: Share, paths: list[str]) -> tuple[list[tuple[str, str]], int, i
 
 def _spawn(share: Share, paths: list[str]) -> tuple[int, int]:
     """Fork a child that writes what `_work` finds to a pipe; returns (pid, read end)."""
-    read_end, write_end = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(read_end)
-        os.close(write_end)
-        raise
-    if pid == 0:  # the child: never return into the caller's code
-        status = 1
-        try:
-            os.close(read_end)
-            data = memoryview(marshal.dumps(_work(share, paths)))
-            while data:
-                data = data[os.write(write_end, data) :]
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    return pid, read_end
+    return fork_child(lambda write: write(marshal.dumps(_work(share, paths))))
 
 
 def _collect(pid: int, read_end: int) -> tuple[list[tuple[str, str]], int, int, bytes] | None:
