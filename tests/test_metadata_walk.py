@@ -10,7 +10,8 @@ from pathlib import Path
 
 from artver.metadata_walk import settled, walk
 from artver.pointer import SUFFIX
-from artver.repo import PIPELINE_FILE, SKIP_DIRS
+from artver.repo import PIPELINE_FILE, SKIP_DIRS, WALK_KEY, WALK_VERSION
+from artver.state import StateDB
 
 WANTED = (SUFFIX, PIPELINE_FILE)
 TRUST_ALL = 2**62  # "now" so late that every directory counts as changed long ago
@@ -118,9 +119,15 @@ def test_status_sees_pointers_added_moved_and_removed_after_listings_were_rememb
     for d in ("a/b/c", "a/b/d", "e"):
         ws.write(f"{d}/file.txt", d)
     ws.artver("add", "a/b/c/file.txt")
-    time.sleep(2.1)  # older than the walk's racy window: the next walk remembers listings
+    time.sleep(0.2)  # past the walk's racy window (100 ms): the next walk remembers listings
     assert status_paths(ws) == ["a/b/c/file.txt"]
     assert status_paths(ws) == ["a/b/c/file.txt"]  # answered from remembered listings
+    state = StateDB(ws.root / ".artver" / "state.db")
+    try:
+        remembered = state.parsed(WALK_KEY, WALK_VERSION)
+    finally:
+        state.close()
+    assert str(ws.root / "a" / "b" / "c") in remembered
 
     ws.artver("add", "a/b/d/file.txt")  # a new pointer deep in a remembered tree
     assert status_paths(ws) == ["a/b/c/file.txt", "a/b/d/file.txt"]
