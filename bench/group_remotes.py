@@ -296,7 +296,9 @@ def remotes(ctx: Context) -> GroupResult:
             for kind in ctx.remotes:
                 ctx.log(f"  [{kind} remote, small]")
                 moto_or_none = moto if kind == "s3" else None
-                one_dataset(ctx, samples, kind, "small", small, r, moto_or_none, kept / f"{r}")
+                one_dataset(
+                    ctx, samples, kind, "small", small, r, moto_or_none, kept / f"{kind}-{r}"
+                )
         remove_tree(kept)
         for r in range(ctx.rounds):
             ctx.start_round("remotes", r)
