@@ -187,12 +187,20 @@ def push(
     all_branches: AllBranchesOpt = False,
     all_commits: AllCommitsOpt = False,
     run_cache: RunCacheOpt = False,
+    recheck: Annotated[
+        bool,
+        typer.Option(
+            "--recheck",
+            help="Ask the remote about every object, also those this clone pushed before "
+            "(someone may have deleted them there).",
+        ),
+    ] = False,
 ) -> None:
     """Upload the objects the remote lacks."""
     from artver.ops.transfer import push as do_push
 
     sel = _selection(targets, rev, all_branches, all_commits, run_cache)
-    out.info(_summary("Pushed", do_push(_repo(), sel, Path.cwd(), remote, jobs)))
+    out.info(_summary("Pushed", do_push(_repo(), sel, Path.cwd(), remote, jobs, recheck)))
 
 
 def fetch(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +83,14 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-@dataclass
+# A plain class, not a dataclass: generating one costs start-up time on every command.
 class Config:
     """The merged view of every level; `get("cache.type")` reads a dotted key."""
 
-    data: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("data",)
+
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        self.data = {} if data is None else data
 
     @classmethod
     def load(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,25 @@ SUFFIX = ".artver"
 OUT_KEYS = {"path", "hash", "oid", "size", "nfiles"}
 
 
-@dataclass
+# Plain classes, not dataclasses: generating one costs start-up time on every command.
 class Output:
-    path: str  # relative to the pointer file's directory, posix
-    oid: str
-    size: int
-    nfiles: int | None = None
-    hash: str = ALGORITHM
-    extra: dict[str, Any] = field(default_factory=dict)  # keys we do not own (e.g. desc)
+    __slots__ = ("extra", "hash", "nfiles", "oid", "path", "size")
+
+    def __init__(
+        self,
+        path: str,
+        oid: str,
+        size: int,
+        nfiles: int | None = None,
+        hash: str = ALGORITHM,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.path = path  # relative to the pointer file's directory, posix
+        self.oid = oid
+        self.size = size
+        self.nfiles = nfiles
+        self.hash = hash
+        self.extra = {} if extra is None else extra  # keys we do not own (e.g. desc)
 
     @property
     def is_dir(self) -> bool:
@@ -72,11 +82,13 @@ class Output:
         return cls(path=path, oid=oid, size=size, nfiles=nfiles, hash=algo, extra=extra)
 
 
-@dataclass
 class Pointer:
-    file: Path  # absolute path of the .artver file
-    outs: list[Output]
-    extra: dict[str, Any] = field(default_factory=dict)  # keys we do not own, kept on rewrite
+    __slots__ = ("extra", "file", "outs")
+
+    def __init__(self, file: Path, outs: list[Output], extra: dict[str, Any] | None = None) -> None:
+        self.file = file  # absolute path of the .artver file
+        self.outs = outs
+        self.extra = {} if extra is None else extra  # keys we do not own, kept on rewrite
 
     @property
     def out(self) -> Output:

@@ -2,8 +2,9 @@
 
 `hashes` remembers each workspace file's hash by (inode, mtime_ns, size), so a file whose
 stat has not changed is never read again. `complete_dirs` remembers directory manifests
-whose every object is known to be in the local cache; `remote_dirs` the same per remote URL,
-so pushing an unchanged dataset again costs one check.
+whose every object is known to be in the local cache; `on_remote`, per remote, the tracked
+files and directories this clone pushed there or found there, so that pushing them again
+costs nothing.
 
 Reads use the stdlib sqlite3 connection directly because they sit on the path of a no-op
 `status`, where importing sqlite-utils would cost more than the lookups; schema creation and
@@ -21,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # A file modified this close to (or after) the moment we looked at it may change again
 # within the filesystem's timestamp granularity without its stat changing: never trust it.
 RACY_WINDOW_NS = 100_000_000
@@ -198,35 +199,36 @@ class StateDB:
         """Called whenever objects may have left the cache (gc, fsck, a deleted object)."""
         self.conn.execute("DELETE FROM complete_dirs")
 
-    # -- directories whose objects are all on a remote -------------------------------------------
-    def remote_complete(self, remote: str, dir_oids: Iterable[str]) -> set[str]:
-        """The subset of `dir_oids` known to be complete on `remote` (its URL)."""
-        wanted = list(dir_oids)
+    # -- what a remote is known to hold ---------------------------------------------------------
+    def known_on_remote(self, remote: str, oids: Iterable[str]) -> set[str]:
+        """The subset of `oids` (tracked files, and directories with all their files) that
+        this clone pushed to, or found on, `remote` (its location)."""
+        wanted = list(oids)
         found: set[str] = set()
         for i in range(0, len(wanted), 500):  # SQLite caps the number of bound parameters
             batch = wanted[i : i + 500]
             marks = ",".join("?" * len(batch))
             rows = self.conn.execute(
-                f"SELECT oid FROM remote_dirs WHERE remote = ? AND oid IN ({marks})",
+                f"SELECT oid FROM on_remote WHERE remote = ? AND oid IN ({marks})",
                 (remote, *batch),
             )
             found.update(row[0] for row in rows)
         return found
 
-    def mark_remote_complete(self, remote: str, dir_oids: Iterable[str]) -> None:
-        rows = [(remote, oid) for oid in dir_oids]
+    def mark_on_remote(self, remote: str, oids: Iterable[str]) -> None:
+        rows = [(remote, oid) for oid in oids]
         if rows:
             with self._transaction():
                 self.conn.executemany(
-                    "INSERT OR IGNORE INTO remote_dirs (remote, oid) VALUES (?, ?)", rows
+                    "INSERT OR IGNORE INTO on_remote (remote, oid) VALUES (?, ?)", rows
                 )
 
-    def forget_remote_complete(self, remote: str, dir_oids: Iterable[str]) -> None:
-        """The remote lost them (someone deleted objects there): check them again next time."""
-        rows = [(remote, oid) for oid in dir_oids]
+    def forget_on_remote(self, remote: str, oids: Iterable[str]) -> None:
+        """The remote lacks them (someone deleted objects there): push must send them again."""
+        rows = [(remote, oid) for oid in oids]
         if rows:
             with self._transaction():
-                self.conn.executemany("DELETE FROM remote_dirs WHERE remote = ? AND oid = ?", rows)
+                self.conn.executemany("DELETE FROM on_remote WHERE remote = ? AND oid = ?", rows)
 
 
 def _create_tables(db) -> None:
@@ -244,8 +246,11 @@ def _create_tables(db) -> None:
         "complete_dirs": ({"oid": str}, "oid"),
         "kv": ({"key": str, "value": str}, "key"),
         "parsed": ({"path": str, "digest": str, "data": bytes}, "path"),
-        "remote_dirs": ({"remote": str, "oid": str}, ("remote", "oid")),
+        "on_remote": ({"remote": str, "oid": str}, ("remote", "oid")),
     }
     for name, (columns, pk) in schema.items():
         if name not in tables:
             db[name].create(columns, pk=pk)
+    if "remote_dirs" in tables:  # version 6's: directories only, still true
+        db.execute("INSERT OR IGNORE INTO on_remote SELECT remote, oid FROM remote_dirs")
+        db["remote_dirs"].drop()

@@ -89,7 +89,7 @@ def test_filesystem_libraries_live_in_the_remotes_package():
 def test_version_imports_no_heavy_module():
     code = (
         "import sys; sys.argv = ['artver', '--version']\n"
-        "from artver.entry import main; main()\n"
+        "from artver.entry import run_command; run_command()\n"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))"
     )
     out = subprocess.run(
@@ -104,8 +104,8 @@ def test_status_does_not_import_remote_or_graph_libraries(ws):
     ws.artver("add", "data")
     code = (
         "import sys; sys.argv = ['artver', 'status']\n"
-        "from artver.entry import main\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "from artver.entry import run_command\n"
+        "run_command()\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('s3fs', 'gcsfs', 'networkx', 'dulwich', 'fsspec', 'sqlite_utils')))"
     )
@@ -120,8 +120,8 @@ def _libraries_imported_by(ws, args: list[str], libraries: tuple[str, ...]) -> l
     """Run `artver ARGS` in a fresh interpreter; which of `libraries` it imported."""
     code = (
         f"import sys; sys.argv = ['artver', *{args!r}]\n"
-        "from artver.entry import main\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "from artver.entry import run_command\n"
+        "run_command()\n"
         f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(libraries)!r}))"
     )
     proc = subprocess.run(

@@ -122,6 +122,10 @@ class TestRemoteContract:
         other = clone(ws, tmp_path)
         other.artver("pull")
         assert other.read("data/v.txt") == b"version two"
+        # What gc deleted there is no longer taken as pushed: a push asks about it again
+        # (and finds that this cache no longer has it either).
+        res = ws.artver("push", "--all-commits", expect=1)
+        assert "not complete in the local cache" in res.stderr and "data @" in res.stderr
 
     def test_push_resumes_what_is_missing_and_uploads_the_manifest_last(self, ws, backend):
         make_dataset(ws)
@@ -132,9 +136,29 @@ class TestRemoteContract:
         leaf = xxh(DATASET["data/top.csv"])
         backend.delete(manifest)
         backend.delete(f"{leaf[:2]}/{leaf[2:]}")
-        res = ws.artver("push", "data")
+        # This clone remembers pushing them, and does not ask again unless told to.
+        assert "up to date" in ws.artver("push", "data").stderr
+        res = ws.artver("push", "data", "--recheck")
         assert pushed_count(res.stderr) == 2, res.output
         assert manifest in object_keys(backend)
+
+    def test_recheck_finds_a_file_deleted_under_a_manifest_that_is_still_there(
+        self, ws, backend, tmp_path
+    ):
+        make_dataset(ws)
+        backend.add_to(ws)
+        ws.commit("data")
+        ws.artver("push")
+        leaf = xxh(DATASET["data/nested/deeper/still/leaf.bin"])
+        backend.delete(f"{leaf[:2]}/{leaf[2:]}")
+        res = ws.artver("push", "--recheck")
+        assert pushed_count(res.stderr) == 1, res.output  # the file; its manifest is there
+        other = clone(ws, tmp_path)
+        other.artver("pull")
+        assert (
+            other.read("data/nested/deeper/still/leaf.bin")
+            == DATASET["data/nested/deeper/still/leaf.bin"]
+        )
 
     def test_fetch_refuses_a_corrupt_object_and_keeps_it_out(self, ws, backend, tmp_path):
         make_dataset(ws)
@@ -345,7 +369,7 @@ def test_push_needs_no_local_copy_of_what_the_remote_has(ws, tmp_path, remote_en
     assert other.read("single.bin") == b"single"
     obj = ws.cache_object(xxh(b"single"))
     shutil.rmtree(store)  # now the remote lacks it too: that is an error, as before
-    res = ws.artver("push", expect=1)
+    res = ws.artver("push", "--recheck", expect=1)
     assert "single.bin" in res.stderr and "not complete in the local cache" in res.stderr
     assert not obj.exists()
 
@@ -389,3 +413,72 @@ def test_pull_of_a_large_directory_verifies_every_object_and_names_what_is_wrong
     other.artver("pull")
     assert other.files("data") == {rel.removeprefix("data/"): data for rel, data in files.items()}
     assert other.artver("status").stdout.strip() == "Data is up to date."
+
+
+# -- what push remembers ---------------------------------------------------------------------------
+def test_a_push_with_nothing_new_does_not_contact_the_remote(ws, tmp_path, remote_env):
+    """As `git push` of commits the remote-tracking branch holds: no request at all. So a
+    pre-push hook costs nothing when the data went up before, even with the server down."""
+    from moto.server import ThreadedMotoServer
+
+    from tests.remotes_fixtures import S3Backend, free_port, unique_bucket, wait_for_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        wait_for_port(port)
+        backend = S3Backend(f"http://127.0.0.1:{port}", unique_bucket())
+        backend.create_bucket()
+        make_dataset(ws)
+        backend.add_to(ws)
+        ws.artver("push")
+    finally:
+        server.stop()
+    res = ws.artver("push")
+    assert "Everything is up to date" in res.stderr
+    res = ws.artver("push", "--recheck", expect=1)
+    assert res.stderr.startswith("error: cannot reach remote"), res.stderr
+    ws.write("new.txt", "new")
+    ws.artver("add", "new.txt")
+    assert "cannot reach remote" in ws.artver("push", expect=1).stderr  # new data: asks
+
+
+def test_a_clone_that_pulled_knows_the_remote_has_the_data(ws, tmp_path, remote_env):
+    store = tmp_path / "store"
+    ws.artver("remote", "add", "-d", "origin", str(store))
+    make_dataset(ws)
+    ws.artver("push")
+    other = clone(ws, tmp_path)
+    other.artver("pull")
+    store.rename(tmp_path / "moved")  # anything that looked at the remote would notice
+    assert "Everything is up to date" in other.artver("push").stderr
+    assert not store.exists()
+    res = other.artver("push", "--recheck")
+    assert pushed_count(res.stderr) == len(DATASET) - 1 + 3  # no big.bin; 2 manifests, model
+    assert sorted(p.name for p in store.rglob("*") if p.is_file()) == sorted(
+        p.name for p in (tmp_path / "moved").rglob("*") if p.is_file()
+    )
+
+
+def test_what_a_version_6_state_db_remembered_pushing_is_kept(ws, tmp_path, remote_env):
+    import sqlite3
+
+    from artver.state import SCHEMA_VERSION
+
+    store = tmp_path / "store"
+    ws.artver("remote", "add", "-d", "origin", str(store))
+    ws.write("data/a.txt", "a")
+    ws.artver("add", "data")
+    ws.artver("push")
+    with sqlite3.connect(ws.root / ".artver" / "state.db") as conn:
+        conn.execute("CREATE TABLE remote_dirs (remote TEXT, oid TEXT, PRIMARY KEY (remote, oid))")
+        conn.execute("INSERT INTO remote_dirs SELECT remote, oid FROM on_remote")
+        conn.execute("DROP TABLE on_remote")
+        conn.execute("PRAGMA user_version = 6")
+    shutil.rmtree(store)
+    assert "Everything is up to date" in ws.artver("push").stderr
+    with sqlite3.connect(ws.root / ".artver" / "state.db") as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        assert "remote_dirs" not in tables and "on_remote" in tables

@@ -228,7 +228,7 @@ def _delete_on_remote(repo: Repo, remote, oids: list[str]) -> None:
 
     dirs = [o for o in oids if o.endswith(".dir")]
     # Forget first: if the deletion stops halfway, push must not trust old marks.
-    repo.state.forget_remote_complete(remote.key, dirs)
+    repo.state.forget_on_remote(remote.key, oids)
     # Manifests first: a directory whose .dir is gone is never taken as complete.
     ordered = dirs + [o for o in oids if not o.endswith(".dir")]
     for start in range(0, len(ordered), 1000):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import posixpath
-from dataclasses import dataclass, field
 from typing import Any
 
 from artver.errors import ArtverError
@@ -18,13 +17,21 @@ from artver.stages.schema import PipelineError, Stage, load_document, parse_file
 from artver.stages.status import Observed
 
 
-@dataclass
+# A plain class, not a dataclass: generating one costs start-up time on every command.
 class Loaded:
     """The pipeline and the lock entries of every stage."""
 
-    pipeline: Any  # artver.stages.graph.Pipeline (networkx is imported only when needed)
-    locks: dict[str, dict[str, LockEntry]]  # pipeline file -> stage -> entry
-    written: dict[str, str] = field(default_factory=dict)  # pipeline file -> lock text written
+    __slots__ = ("locks", "pipeline", "written")
+
+    def __init__(
+        self,
+        pipeline: Any,  # artver.stages.graph.Pipeline (networkx is imported only when needed)
+        locks: dict[str, dict[str, LockEntry]],
+        written: dict[str, str] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.locks = locks  # pipeline file -> stage -> entry
+        self.written = {} if written is None else written  # pipeline file -> lock text written
 
     def entry(self, stage: Stage) -> LockEntry | None:
         return self.locks.get(stage.file, {}).get(stage.name)

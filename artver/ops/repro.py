@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -36,25 +35,47 @@ class StageFailed(ArtverError):
     pass
 
 
-@dataclass
+# Plain classes, not dataclasses: generating one costs start-up time on every command.
 class Outcome:
-    name: str
-    status: str
-    reasons: list[str] = field(default_factory=list)
-    returncode: int | None = None
-    tail: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)  # files to `git add` (absolute paths)
+    __slots__ = ("changed", "name", "reasons", "returncode", "status", "tail")
+
+    def __init__(
+        self,
+        name: str,
+        status: str,
+        reasons: list[str] | None = None,
+        returncode: int | None = None,
+        tail: list[str] | None = None,
+        changed: list[str] | None = None,
+    ) -> None:
+        self.name = name
+        self.status = status
+        self.reasons = [] if reasons is None else reasons
+        self.returncode = returncode
+        self.tail = [] if tail is None else tail
+        self.changed = [] if changed is None else changed  # files to `git add` (absolute paths)
 
 
-@dataclass
 class Options:
-    targets: list[str] = field(default_factory=list)
-    force: bool = False
-    downstream: bool = False
-    dry_run: bool = False
-    jobs: int = 1
-    keep_going: bool = False
-    run_cache: bool = True
+    __slots__ = ("downstream", "dry_run", "force", "jobs", "keep_going", "run_cache", "targets")
+
+    def __init__(
+        self,
+        targets: list[str] | None = None,
+        force: bool = False,
+        downstream: bool = False,
+        dry_run: bool = False,
+        jobs: int = 1,
+        keep_going: bool = False,
+        run_cache: bool = True,
+    ) -> None:
+        self.targets = [] if targets is None else targets
+        self.force = force
+        self.downstream = downstream
+        self.dry_run = dry_run
+        self.jobs = jobs
+        self.keep_going = keep_going
+        self.run_cache = run_cache
 
 
 Events = Callable[[str, str, list[str]], None]  # (stage, what happens, details)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import stat as stat_mod
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -22,18 +21,29 @@ from artver.workspace import (
 )
 
 
-@dataclass
+# A plain class (a dataclass costs start-up time); no __slots__: `manifest` is cached in __dict__.
 class Snapshot:
     """A tracked path as found in the workspace."""
 
-    path: Path
-    kind: str  # "file", "dir" or "missing"
-    listed: list[WsFile] | None  # None when the fingerprint answered without a list
-    oids: dict[str, str]  # WsFile.rel -> oid; empty when `known_oid` answered for the tree
-    known_oid: str | None = None  # set when the stat fingerprint proved the tree unchanged
-    read: frozenset[str] = frozenset()  # rels whose content was read (and, by add, cached)
-    known_totals: tuple[int, int] | None = None  # (files, bytes), when known without a list
-    shown: str = ""
+    def __init__(
+        self,
+        path: Path,
+        kind: str,
+        listed: list[WsFile] | None,
+        oids: dict[str, str],
+        known_oid: str | None = None,
+        read: frozenset[str] = frozenset(),
+        known_totals: tuple[int, int] | None = None,
+        shown: str = "",
+    ) -> None:
+        self.path = path
+        self.kind = kind  # "file", "dir" or "missing"
+        self.listed = listed  # None when the fingerprint answered without a list
+        self.oids = oids  # WsFile.rel -> oid; empty when `known_oid` answered for the tree
+        self.known_oid = known_oid  # set when the stat fingerprint proved the tree unchanged
+        self.read = read  # rels whose content was read (and, by add, cached)
+        self.known_totals = known_totals  # (files, bytes), when known without a list
+        self.shown = shown
 
     @property
     def files(self) -> list[WsFile]:

@@ -4,11 +4,14 @@ What a command transfers is the set of objects that the selected pointers refere
 workspace, or at Git revisions read through dulwich). A directory counts as its `.dir` manifest
 plus every file object the manifest lists.
 
-Push: directories the state DB remembers as complete on the remote cost one existence check of
-their `.dir`; a `.dir` found on the remote proves its files are there too (it is always
-uploaded last). For the rest, what the remote lacks is found by listing its shards or by asking
-per object, whichever needs fewer requests (`remotes.transfer.choose_strategy`).
-Fetch: every object is hashed before it enters the cache (`Remote.download`).
+Push: tracked files and directories that the state DB remembers this clone pushing to (or
+finding on) the remote are not asked about; with nothing else to send, the remote is not even
+contacted. A directory costs one existence check of its `.dir`: a `.dir` on the remote proves
+its files are there too (it is always uploaded last). For the rest, what the remote lacks is
+found by listing its shards or by asking per object, whichever needs fewer requests
+(`remotes.transfer.choose_strategy`).
+Fetch: every object is hashed before it enters the cache (`Remote.download`); what it finds on
+the remote, or missing there, updates what push remembers.
 """
 
 from __future__ import annotations
@@ -229,22 +232,37 @@ def _whole(found: dict[str, int | None], expected: dict[str, int] | None) -> set
 
 # -- push ------------------------------------------------------------------------------------------
 def push(
-    repo: Repo, sel: Selection, cwd: Path, remote_name: str | None, jobs: int | None = None
+    repo: Repo,
+    sel: Selection,
+    cwd: Path,
+    remote_name: str | None,
+    jobs: int | None = None,
+    recheck: bool = False,
 ) -> TransferResult:
-    remote = _remote(repo, remote_name)
-    njobs = _jobs(repo, remote, jobs)
+    remote = open_remote(repo.config, remote_name, repo.root, connect=False)
     artifacts = collect(repo, sel, cwd)
     by_oid = _by_oid(artifacts)
     result = TransferResult(str(remote), artifacts=len(artifacts))
-    dirs = [oid for oid in by_oid if oid.endswith(".dir")]
-    remembered = repo.state.remote_complete(remote.key, dirs)
+    # What this clone pushed to, or found on, the remote before is not asked about again, as
+    # Git does not ask about commits its remote-tracking branches already hold: a push with
+    # nothing new sends no request at all. `recheck` asks the remote about everything.
+    remembered = set() if recheck else repo.state.known_on_remote(remote.key, by_oid)
+    result.up_to_date += len(remembered)
+    pending = {oid: art for oid, art in by_oid.items() if oid not in remembered}
+    if not pending and not sel.run_cache:
+        return result
+    remote.connect()
+    njobs = _jobs(repo, remote, jobs)
 
-    # One check per directory: is its manifest there? If so, so are all its files.
+    # One check per directory: is its manifest there? If so, so are all its files (`recheck`
+    # asks about every file: someone may have deleted some on the remote).
+    dirs = [oid for oid in pending if oid.endswith(".dir")]
     dirs_there = present_on(remote, dirs, njobs, _local_sizes(repo, dirs))
-    lost = remembered - dirs_there
-    repo.state.forget_remote_complete(remote.key, lost)
-    repo.state.mark_remote_complete(remote.key, dirs_there - remembered)
-    result.up_to_date += len(dirs_there)
+    repo.state.forget_on_remote(remote.key, set(dirs) - dirs_there)
+    trusted = set() if recheck else dirs_there
+    repo.state.mark_on_remote(remote.key, trusted)
+    result.up_to_date += len(trusted)
+    singles = [oid for oid in pending if not oid.endswith(".dir")]
 
     owners: dict[str, str] = {}  # object -> the artifact that needs it (for messages)
     not_local: dict[str, list[str]] = defaultdict(list)
@@ -259,8 +277,8 @@ def push(
             local[oid] = _local_size(repo, oid)
         return local[oid] is not None
 
-    for oid, art in by_oid.items():
-        if oid in dirs_there:
+    for oid, art in pending.items():
+        if oid in trusted:
             continue
         if not in_cache(oid):
             if oid.endswith(".dir"):  # not on the remote either: checked above
@@ -279,6 +297,7 @@ def push(
             dirs_todo.append(oid)
         else:
             owners.setdefault(oid, art.shown)
+    already: set[str] = set()
     if lacking:
         already = present_on(remote, sorted({o for a in lacking.values() for o in a}), njobs)
         for oid, absent in lacking.items():
@@ -306,7 +325,8 @@ def push(
         remote.upload(path, oid, size)
         return size
 
-    total = len(todo) + len(dirs_todo)
+    manifests_todo = [d for d in dirs_todo if d not in dirs_there]  # with recheck, some are
+    total = len(todo) + len(manifests_todo)
 
     def start_bar() -> None:
         repo.progress.start("push", total, sum(sizes.values()))
@@ -318,12 +338,20 @@ def push(
         failed = set(outcome.missing)
         ready = [d for d in dirs_todo if not _any_in(repo, d, failed)]
         dir_outcome = transfer.run_batch(
-            transfer.upload_order(ready), upload, njobs, repo.progress, classify, _is_corrupt
+            transfer.upload_order([d for d in ready if d in manifests_todo]),
+            upload,
+            njobs,
+            repo.progress,
+            classify,
+            _is_corrupt,
         )
         _raise_stopped(dir_outcome, remote, "pushed", total, already=len(outcome.done))
     finally:
         repo.progress.finish()
-    repo.state.mark_remote_complete(remote.key, dir_outcome.done)
+    on_remote = there.union(outcome.done, already)
+    repo.state.forget_on_remote(remote.key, [o for o in singles if o not in on_remote])
+    complete = [*dir_outcome.done, *(d for d in ready if d in dirs_there)]
+    repo.state.mark_on_remote(remote.key, [*complete, *(o for o in singles if o in on_remote)])
     result.transferred = len(outcome.done) + len(dir_outcome.done)
     if sel.run_cache:  # after the outputs they point at, like manifests after their files
         result.runs = _push_runs(repo, remote)
@@ -455,10 +483,15 @@ def _fetch(repo: Repo, remote: Remote, artifacts: list[Artifact], njobs: int) ->
         not_there[by_oid[d].shown].append(d)
     corrupt += outcome.corrupt
     result.transferred += len(outcome.done)
+    # A manifest on the remote vouches for all its files (it is uploaded last): what push needs
+    # to know to leave this directory alone. What the remote turns out to lack, push must send.
+    found_there = set(outcome.done)
+    lost = set(outcome.missing)
 
     # 2. Every file object that is not in the cache yet.
     sizes: dict[str, int | None] = {}
     owners: dict[str, str] = {}
+    owner_oids: dict[str, str] = {}
     manifests: dict[str, Manifest] = {}
     for oid, art in by_oid.items():
         if oid.endswith(".dir"):
@@ -468,9 +501,11 @@ def _fetch(repo: Repo, remote: Remote, artifacts: list[Artifact], njobs: int) ->
             for e in manifests[oid].entries:
                 sizes[e.oid] = e.size
                 owners.setdefault(e.oid, art.shown)
+                owner_oids.setdefault(e.oid, oid)
         else:
             sizes.setdefault(oid, art.size)
             owners.setdefault(oid, art.shown)
+            owner_oids.setdefault(oid, oid)
     todo = [o for o in sorted(sizes) if not odb.exists(o)]
     result.up_to_date = len(sizes) - len(todo)
     outcome = _download_batch(repo, remote, todo, sizes, njobs)
@@ -479,7 +514,12 @@ def _fetch(repo: Repo, remote: Remote, artifacts: list[Artifact], njobs: int) ->
     _raise_stopped(outcome, remote, "fetched", len(todo) + len(fetch_dirs), already=len(fetch_dirs))
     for oid in outcome.missing:
         not_there[owners[oid]].append(oid)
+        lost.add(owner_oids[oid])
     corrupt += outcome.corrupt
+    found_there.update(o for o in outcome.done if o in by_oid)
+    lost.update(owner_oids.get(o, o) for o in corrupt)
+    repo.state.forget_on_remote(remote.key, lost)
+    repo.state.mark_on_remote(remote.key, found_there - lost)
     for d, manifest in manifests.items():
         if all(odb.exists(e.oid) for e in manifest.entries):
             repo.state.mark_complete(d)

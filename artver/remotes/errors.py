@@ -48,7 +48,8 @@ class NotOnRemoteError(RemoteError):
         super().__init__(
             f"remote {remote} lacks data that these artifacts need:\n" + "\n".join(lines),
             remote=remote,
-            hint="Someone who has them must run `artver push` to that remote.",
+            hint="Someone who has them must run `artver push --recheck` to that remote "
+            "(plain `push` skips what their clone remembers sending there before).",
         )
         self.missing = missing
 

@@ -6,11 +6,9 @@ filesystem raises is sorted into what the user can act on (`classify`, `translat
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
 import re
-import secrets
 import threading
 from pathlib import Path
 from typing import Any
@@ -41,7 +39,8 @@ class Remote:
         self.options = options
         self.location = registry.parse_url(url, base)
         self.protocol = self.location.protocol
-        self.fs, self.root = registry.make_filesystem(self.location, options)
+        self._fs: Any = None
+        self._root = ""
         self._made: set[str] = set()
         self._made_lock = threading.Lock()
         self._large = threading.BoundedSemaphore(LARGE_IN_FLIGHT)
@@ -49,11 +48,30 @@ class Remote:
     def __str__(self) -> str:
         return f"'{self.name}' ({self.url})"
 
+    def connect(self) -> None:
+        """Make the filesystem: imports its package (s3fs and botocore alone take ~0.3 s), which
+        a push with nothing to send never needs. Call it before sharing the remote with threads."""
+        if self._fs is None:
+            self._fs, self._root = registry.make_filesystem(self.location, self.options)
+
+    @property
+    def fs(self) -> Any:
+        self.connect()
+        return self._fs
+
+    @property
+    def root(self) -> str:
+        self.connect()
+        return self._root
+
     @property
     def key(self) -> str:
-        """What the state DB remembers this remote by: its location, not its name."""
+        """What the state DB remembers this remote by: its location (with the server, for an
+        S3 or GCS endpoint of its own), not its name."""
         path = self.location.path
-        return path if "://" in path else f"{self.protocol}://{path}"
+        key = path if "://" in path else f"{self.protocol}://{path}"
+        endpoint = self.options.get("endpointurl")
+        return f"{key} at {endpoint}" if endpoint else key
 
     def path_of(self, oid: str) -> str:
         return f"{self.root}/{oid[:2]}/{oid[2:]}"
@@ -138,7 +156,7 @@ class Remote:
         path = f"{self.root}/runs/{key[:2]}/{key[2:]}"
         if self.protocol == "file":
             self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-            tmp = f"{path}.{secrets.token_hex(4)}.tmp"
+            tmp = temp_name(path)
             self.fs.pipe_file(tmp, data)
             os.replace(tmp, path)
         else:
@@ -272,7 +290,8 @@ def classify(exc: BaseException) -> str:
         bucket_gone = "NoSuchBucket" in text or "bucket does not exist" in text.lower()
         return "bucket" if bucket_gone else "missing"
     if names & TRANSIENT_NAMES or any(
-        isinstance(e, (ConnectionError, TimeoutError, asyncio.TimeoutError)) for e in chain
+        isinstance(e, (ConnectionError, TimeoutError))
+        for e in chain  # asyncio's is TimeoutError
     ):
         return "transient"
     if any(
@@ -341,8 +360,9 @@ def _local_disk_error(exc: BaseException, remote: Remote, note: str) -> ArtverEr
     return None
 
 
-def open_remote(config: Any, name: str | None, base: Path) -> Remote:
-    """The remote called `name`, or the default one (`core.remote`)."""
+def open_remote(config: Any, name: str | None, base: Path, connect: bool = True) -> Remote:
+    """The remote called `name`, or the default one (`core.remote`); with `connect=False`, its
+    filesystem is made only when first needed (`Remote.connect`)."""
     from artver.remotes.errors import NoDefaultRemoteError
 
     remotes = config.get("remote") or {}
@@ -362,4 +382,7 @@ def open_remote(config: Any, name: str | None, base: Path) -> Remote:
             remote=name,
             hint="Add it with `artver remote add NAME URL`.",
         )
-    return Remote(str(name), str(conf["url"]), dict(conf), base)
+    remote = Remote(str(name), str(conf["url"]), dict(conf), base)
+    if connect:
+        remote.connect()
+    return remote

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from functools import cached_property
 
 from artver.errors import ArtverError
@@ -19,7 +18,7 @@ def _inside(path: str, parent: str) -> bool:
     return parent == "" or path == parent or path.startswith(parent + "/")
 
 
-@dataclass
+# A plain class (a dataclass costs start-up time); no __slots__: cached properties need __dict__.
 class Pipeline:
     """All stages of a repository and the graph between them.
 
@@ -28,16 +27,21 @@ class Pipeline:
     order) and for closures; a caller that cached the derived structure skips it.
     """
 
-    stages: dict[str, Stage]
-    edges: list[tuple[str, str]]  # upstream -> downstream
-    full_order: list[str]
-    preds: dict[str, list[str]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        preds: dict[str, list[str]] = {name: [] for name in self.stages}
+    def __init__(
+        self,
+        stages: dict[str, Stage],
+        edges: list[tuple[str, str]],
+        full_order: list[str],
+        preds: dict[str, list[str]] | None = None,
+    ) -> None:
+        self.stages = stages
+        self.edges = edges  # upstream -> downstream
+        self.full_order = full_order
+        # Derived from the edges: a `preds` passed in is replaced, as it always was.
+        found: dict[str, list[str]] = {name: [] for name in self.stages}
         for upstream, downstream in self.edges:
-            preds[downstream].append(upstream)
-        self.preds = {name: sorted(found) for name, found in preds.items()}
+            found[downstream].append(upstream)
+        self.preds = {name: sorted(ups) for name, ups in found.items()}
 
     @classmethod
     def build(cls, stages: Iterable[Stage], tracked: Iterable[str] = ()) -> Pipeline:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +18,25 @@ class LockFileError(ArtverError):
     pass
 
 
-@dataclass
+# Plain classes, not dataclasses: generating one costs start-up time on every command.
 class Recorded:
     """A dep or out as the lock records it (paths relative to the artver.yaml directory)."""
 
-    path: str
-    oid: str | None  # None: did not exist
-    size: int = 0
-    nfiles: int | None = None
-    cache: bool = True
+    __slots__ = ("cache", "nfiles", "oid", "path", "size")
+
+    def __init__(
+        self,
+        path: str,
+        oid: str | None,
+        size: int = 0,
+        nfiles: int | None = None,
+        cache: bool = True,
+    ) -> None:
+        self.path = path
+        self.oid = oid  # None: did not exist
+        self.size = size
+        self.nfiles = nfiles
+        self.cache = cache
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"path": self.path, "hash": "xxh3-128", "oid": self.oid}
@@ -49,16 +58,28 @@ class Recorded:
         )
 
 
-@dataclass
 class LockEntry:
-    cmd: list[str]
-    deps: list[Recorded] = field(default_factory=list)
-    params: dict[str, dict[str, Any]] = field(default_factory=dict)  # file -> key -> value
-    outs: list[Recorded] = field(default_factory=list)
-    env: dict[str, Any] = field(default_factory=dict)
-    resources: dict[str, Any] = field(default_factory=dict)
-    seed: int | None = None
-    text: str | None = field(default=None, compare=False, repr=False)  # its YAML, once made
+    __slots__ = ("cmd", "deps", "env", "outs", "params", "resources", "seed", "text")
+
+    def __init__(
+        self,
+        cmd: list[str],
+        deps: list[Recorded] | None = None,
+        params: dict[str, dict[str, Any]] | None = None,
+        outs: list[Recorded] | None = None,
+        env: dict[str, Any] | None = None,
+        resources: dict[str, Any] | None = None,
+        seed: int | None = None,
+        text: str | None = None,
+    ) -> None:
+        self.cmd = cmd
+        self.deps = [] if deps is None else deps
+        self.params = {} if params is None else params  # file -> key -> value
+        self.outs = [] if outs is None else outs
+        self.env = {} if env is None else env
+        self.resources = {} if resources is None else resources
+        self.seed = seed
+        self.text = text  # its YAML, once made
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"cmd": self.cmd[0] if len(self.cmd) == 1 else list(self.cmd)}

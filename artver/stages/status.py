@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, field
 from typing import Any
 
 from artver.stages.envprint import env_changes
@@ -12,14 +11,23 @@ from artver.stages.params import flatten
 from artver.stages.schema import Stage
 
 
-@dataclass
+# A plain class, not a dataclass: generating one costs start-up time on every command.
 class Observed:
     """The current state of a stage's inputs and outputs (repo-relative paths)."""
 
-    deps: dict[str, str | None] = field(default_factory=dict)  # oid, None when missing
-    outs: dict[str, str | None] = field(default_factory=dict)
-    params: dict[str, dict[str, Any]] = field(default_factory=dict)  # file -> key -> value
-    env: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("deps", "env", "outs", "params")
+
+    def __init__(
+        self,
+        deps: dict[str, str | None] | None = None,
+        outs: dict[str, str | None] | None = None,
+        params: dict[str, dict[str, Any]] | None = None,
+        env: dict[str, Any] | None = None,
+    ) -> None:
+        self.deps = {} if deps is None else deps  # oid, None when missing
+        self.outs = {} if outs is None else outs
+        self.params = {} if params is None else params  # file -> key -> value
+        self.env = {} if env is None else env
 
 
 def _short(value: Any) -> str:
