@@ -47,6 +47,7 @@ class StateDB:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
+        self._deferred: list[tuple] | None = None
         self.started_ns = time.time_ns()
 
     @property
@@ -120,6 +121,23 @@ class StateDB:
         whose content it knows whatever their timestamps say."""
         cutoff = self.started_ns - RACY_WINDOW_NS
         rows = [(p, *k) for p, k in entries if trusted or k.mtime_ns < cutoff]
+        if self._deferred is not None:
+            self._deferred += rows
+            return
+        self._write_hashes(rows)
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Hashes saved meanwhile are written in one transaction at the end, not one per
+        `save` (a repro checks each stage's files separately)."""
+        self._deferred = []
+        try:
+            yield
+        finally:
+            rows, self._deferred = self._deferred, None
+            self._write_hashes(rows)
+
+    def _write_hashes(self, rows: list[tuple]) -> None:
         if not rows:
             return
         # One executemany in one transaction: sqlite-utils' insert_all spends ~15 us of

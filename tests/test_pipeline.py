@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
+import time
 
 from artver.yamlio import load_yaml
 
@@ -510,3 +512,25 @@ def test_the_parse_of_the_lock_repro_remembers_is_the_parsers_own(ws):
     assert remembered == load_yaml(text)
     assert remembered["stages"]["s"]["params"]["params.yaml"]["p"]["number_text"] == "1.0"
     assert "up to date" in ws.artver("status", env={"MODE": "null"}).stdout
+
+
+def test_a_no_op_repro_remembers_the_hashes_it_had_to_compute(ws):
+    """Outputs a stage has just written are too fresh to trust by their stat; the next
+    command hashes them and remembers them (all at once, at the end), so the one after that
+    reads nothing."""
+    import sqlite3
+
+    write_pipeline(
+        ws,
+        "stages:\n"
+        "  a:\n    cmd: echo a > a.txt\n    outs: [a.txt]\n"
+        "  b:\n    cmd: cat a.txt > b.txt\n    deps: [a.txt]\n    outs: [b.txt]\n",
+    )
+    ws.artver("repro")
+    hour_ago = time.time() - 3600
+    for name in ("a.txt", "b.txt"):
+        os.utime(ws.root / name, (hour_ago, hour_ago))
+    assert "up to date" in ws.artver("repro").stderr
+    with sqlite3.connect(ws.root / ".artver" / "state.db") as conn:
+        rows = dict(conn.execute("SELECT path, size FROM hashes WHERE path IN ('a.txt', 'b.txt')"))
+    assert rows == {"a.txt": 2, "b.txt": 2}

@@ -432,7 +432,7 @@ def _child_env(stage: Stage, gpus: list[str]) -> dict[str, str]:
 
 
 def repro(repo: Repo, opts: Options, events: Events, on_line) -> list[Outcome]:
-    with repo.lock("artver repro"):
+    with repo.lock("artver repro"), repo.state.deferred():
         loaded = load(repo)
         names = _selection(loaded, opts)
         _check_inputs(repo, loaded, names)

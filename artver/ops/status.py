@@ -85,5 +85,6 @@ def stage_status(repo: Repo) -> list[StageStatus]:
     from artver.ops.repro import plan
 
     loaded = load(repo)
-    outcomes = plan(repo, loaded, loaded.pipeline.order(), force=False)
+    with repo.state.deferred():
+        outcomes = plan(repo, loaded, loaded.pipeline.order(), force=False)
     return [StageStatus(o.name, o.reasons) for o in outcomes if o.reasons]
