@@ -31,6 +31,9 @@ def run_command() -> int:
         print(f"artver {__version__}")
         return 0
     gc.set_threshold(50_000, 20, 20)
+    from artver import early_scan
+
+    early_scan.start(sys.argv[1:])  # while this process is single-threaded and still importing
     from artver.cli import run
 
     try:

@@ -151,7 +151,14 @@ class Repo:
 
     @contextmanager
     def lock(self, command: str) -> Iterator[None]:
-        with repo_lock(self.artver_dir / "lock", command, self.config.lock_wait, self.on_lock_wait):
+        def waiting(holder: str) -> None:
+            from artver import early_scan
+
+            early_scan.drop()  # the holder may be changing the trees scanned early
+            if self.on_lock_wait is not None:
+                self.on_lock_wait(holder)
+
+        with repo_lock(self.artver_dir / "lock", command, self.config.lock_wait, waiting):
             yield
 
     def close(self) -> None:

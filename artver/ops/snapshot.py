@@ -139,9 +139,12 @@ def _unchanged_tree(repo: Repo, path: Path, shown: str, base: str, expect: str) 
     saved = repo.state.tree(base)
     if saved is None or saved.oid != expect:
         return None
-    from artver.parallel_scan import tree_print
+    from artver import early_scan
+    from artver.parallel_scan import MIN_FILES, tree_print
 
-    found = tree_print(str(path), saved.nfiles, repo.config.jobs)
+    if saved.nfiles >= MIN_FILES:
+        early_scan.note(repo.state, base)
+    found = early_scan.result(str(path)) or tree_print(str(path), saved.nfiles, repo.config.jobs)
     if found is None or found.fingerprint != saved.fingerprint:
         return None
     totals = (found.nfiles, found.size)
