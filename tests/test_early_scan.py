@@ -29,7 +29,7 @@ def tracked_tree(ws):
     make_tree(ws.root / "small", 10)
     backdate(ws.root / "data")
     ws.artver("add", "data", "small")
-    ws.artver("status")  # remembers the tree's fingerprint, and that it is large
+    ws.artver("status")  # remembers the tree's fingerprint
     return ws
 
 
@@ -57,6 +57,14 @@ def test_a_print_started_in_child_processes_is_the_one_process_print(tmp_path, m
 
 def test_a_checked_large_tree_is_listed_and_small_ones_are_not(tracked_tree):
     assert listed_trees(tracked_tree) == ["data"]
+
+
+def test_a_large_tree_is_listed_as_soon_as_its_fingerprint_is_saved(ws):
+    """By `add`, or by the `repro` that first hashed a large dep: the next command starts early."""
+    make_tree(ws.root / "data")
+    backdate(ws.root / "data")
+    ws.artver("add", "data")
+    assert listed_trees(ws) == ["data"]
 
 
 def test_status_and_repro_get_an_early_answer_for_a_listed_tree(in_repo):

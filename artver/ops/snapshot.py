@@ -130,6 +130,7 @@ def take(
     manifest = snapshot.manifest
     saving = SavedTree(tree_print, manifest.oid, manifest.nfiles, manifest.size)
     repo.state.save_tree(base, saving, newest)
+    _note_if_large(repo, base, manifest.nfiles)
     return snapshot
 
 
@@ -140,12 +141,20 @@ def _unchanged_tree(repo: Repo, path: Path, shown: str, base: str, expect: str) 
     if saved is None or saved.oid != expect:
         return None
     from artver import early_scan
-    from artver.parallel_scan import MIN_FILES, tree_print
+    from artver.parallel_scan import tree_print
 
-    if saved.nfiles >= MIN_FILES:
-        early_scan.note(repo.state, base)
+    _note_if_large(repo, base, saved.nfiles)
     found = early_scan.result(str(path)) or tree_print(str(path), saved.nfiles, repo.config.jobs)
     if found is None or found.fingerprint != saved.fingerprint:
         return None
     totals = (found.nfiles, found.size)
     return Snapshot(path, "dir", None, {}, known_oid=expect, known_totals=totals, shown=shown)
+
+
+def _note_if_large(repo: Repo, base: str, nfiles: int) -> None:
+    """Large trees are fingerprinted early by the next `status` or `repro` (`early_scan`)."""
+    from artver import early_scan
+    from artver.parallel_scan import MIN_FILES
+
+    if nfiles >= MIN_FILES:
+        early_scan.note(repo.state, base)
