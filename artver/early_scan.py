@@ -68,10 +68,23 @@ def result(path: str) -> TreePrint | None:
 
 def drop() -> None:
     """Forget every early answer (the trees may have changed since they were taken)."""
-    from artver.parallel_scan import finish_print
+    cancel()
 
-    while _started:
-        finish_print(_started.popitem()[1])  # waits for the processes: no zombies
+
+def cancel() -> None:
+    """Stop the processes whose answer no one asked for (the command is over): a command about
+    one small target must not leave a large tree being scanned behind it."""
+    import signal
+
+    for started in _started.values():
+        for pid, read_end in started.children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass  # already gone
+            os.close(read_end)
+            os.waitpid(pid, 0)
+    _started.clear()
 
 
 def note(state: StateDB, rel: str) -> None:

@@ -20,7 +20,11 @@ import sys
 
 
 def main() -> None:
-    leave(run_command())
+    code = run_command()
+    early_scan = sys.modules.get("artver.early_scan")
+    if early_scan is not None:
+        early_scan.cancel()
+    leave(code)
 
 
 def run_command() -> int:

@@ -130,3 +130,14 @@ def test_every_change_is_seen_through_the_real_entry_point(tracked_tree):
     assert "Data is up to date." in ws.artver("status").stdout
     (ws.root / "data" / "a" / "new.txt").write_text("new")
     assert "modified" in ws.artver("status").stdout
+
+
+def test_answers_no_one_asked_for_are_stopped_when_the_command_ends(in_repo):
+    early_scan.start(["status", "small"])
+    pids = [pid for started in early_scan._started.values() for pid, _ in started.children]
+    assert len(pids) == 2
+    early_scan.cancel()
+    for pid in pids:
+        with pytest.raises(ChildProcessError):  # killed and reaped: no zombie left
+            os.waitpid(pid, os.WNOHANG)
+    assert early_scan.result(str(in_repo.root / "data")) is None
