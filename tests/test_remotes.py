@@ -482,3 +482,12 @@ def test_what_a_version_6_state_db_remembered_pushing_is_kept(ws, tmp_path, remo
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         assert "remote_dirs" not in tables and "on_remote" in tables
+
+
+def test_a_bad_job_count_is_refused_even_with_nothing_to_send(ws, tmp_path, remote_env):
+    ws.artver("remote", "add", "-d", "origin", str(tmp_path / "store"))
+    ws.write("a.txt", "a")
+    ws.artver("add", "a.txt")
+    ws.artver("push")
+    res = ws.artver("push", "-j", "0", expect=1)
+    assert res.stderr.startswith("error: -j must be at least 1"), res.stderr

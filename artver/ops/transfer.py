@@ -240,6 +240,7 @@ def push(
     recheck: bool = False,
 ) -> TransferResult:
     remote = open_remote(repo.config, remote_name, repo.root, connect=False)
+    njobs = _jobs(repo, remote, jobs)
     artifacts = collect(repo, sel, cwd)
     by_oid = _by_oid(artifacts)
     result = TransferResult(str(remote), artifacts=len(artifacts))
@@ -252,7 +253,6 @@ def push(
     if not pending and not sel.run_cache:
         return result
     remote.connect()
-    njobs = _jobs(repo, remote, jobs)
 
     # One check per directory: is its manifest there? If so, so are all its files (`recheck`
     # asks about every file: someone may have deleted some on the remote).
@@ -325,7 +325,7 @@ def push(
         remote.upload(path, oid, size)
         return size
 
-    manifests_todo = [d for d in dirs_todo if d not in dirs_there]  # with recheck, some are
+    manifests_todo = [d for d in dirs_todo if d not in dirs_there]  # (recheck: some are there)
     total = len(todo) + len(manifests_todo)
 
     def start_bar() -> None:
@@ -349,9 +349,10 @@ def push(
     finally:
         repo.progress.finish()
     on_remote = there.union(outcome.done, already)
-    repo.state.forget_on_remote(remote.key, [o for o in singles if o not in on_remote])
-    complete = [*dir_outcome.done, *(d for d in ready if d in dirs_there)]
-    repo.state.mark_on_remote(remote.key, [*complete, *(o for o in singles if o in on_remote)])
+    complete = {*dir_outcome.done, *(d for d in ready if d in dirs_there)}
+    known = complete | {o for o in singles if o in on_remote}
+    repo.state.forget_on_remote(remote.key, [o for o in pending if o not in known | trusted])
+    repo.state.mark_on_remote(remote.key, known)
     result.transferred = len(outcome.done) + len(dir_outcome.done)
     if sel.run_cache:  # after the outputs they point at, like manifests after their files
         result.runs = _push_runs(repo, remote)
