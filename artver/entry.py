@@ -12,6 +12,9 @@ down (every module's objects, one by one) costs more than some whole no-op comma
 their work. Nothing is lost by skipping it: the state DB commits each change as it goes
 (SQLite recovers its write-ahead log on the next open), locks are released by the kernel, and
 while any non-daemon thread still runs, the ordinary exit is taken so that it can finish.
+
+`status` and `repro` start scanning large trees here, before the CLI is imported
+(`artver.early_scan`).
 """
 
 import gc
@@ -20,10 +23,12 @@ import sys
 
 
 def main() -> None:
-    code = run_command()
-    early_scan = sys.modules.get("artver.early_scan")
-    if early_scan is not None:
-        early_scan.cancel()
+    try:
+        code = run_command()
+    finally:
+        early_scan = sys.modules.get("artver.early_scan")
+        if early_scan is not None:
+            early_scan.cancel()  # the early scans no one asked for
     leave(code)
 
 
