@@ -13,7 +13,7 @@ import typer
 
 from artver.cli_options import RemoteOpt
 from artver.errors import UsageError
-from artver.ui import human_size, out, plural
+from artver.ui import out, transfer_summary
 
 remote_app = typer.Typer(
     name="remote",
@@ -167,18 +167,6 @@ def _selection(targets, rev, all_branches, all_commits, run_cache):
     )
 
 
-def _summary(verb: str, res) -> str:
-    if res.transferred == 0:
-        return (
-            f"Everything is up to date on {res.remote}."
-            if verb == "Pushed"
-            else ("Everything is already in the cache.")
-        )
-    return f"{verb} {plural(res.transferred, 'object')} ({human_size(res.nbytes)}) " + (
-        f"to {res.remote}" if verb == "Pushed" else f"from {res.remote}"
-    )
-
-
 def push(
     targets: TargetsArg = None,
     remote: RemoteOpt = None,
@@ -200,7 +188,7 @@ def push(
     from artver.ops.transfer import push as do_push
 
     sel = _selection(targets, rev, all_branches, all_commits, run_cache)
-    out.info(_summary("Pushed", do_push(_repo(), sel, Path.cwd(), remote, jobs, recheck)))
+    out.info(transfer_summary("Pushed", do_push(_repo(), sel, Path.cwd(), remote, jobs, recheck)))
 
 
 def fetch(
@@ -216,7 +204,7 @@ def fetch(
     from artver.ops.transfer import fetch as do_fetch
 
     sel = _selection(targets, rev, all_branches, all_commits, run_cache)
-    out.info(_summary("Fetched", do_fetch(_repo(), sel, Path.cwd(), remote, jobs)))
+    out.info(transfer_summary("Fetched", do_fetch(_repo(), sel, Path.cwd(), remote, jobs)))
 
 
 def pull(
@@ -236,7 +224,7 @@ def pull(
 
     sel = _selection(targets, rev, all_branches, all_commits, run_cache)
     fetched, checked = do_pull(_repo(), sel, Path.cwd(), remote, jobs, force=force)
-    out.info(_summary("Fetched", fetched))
+    out.info(transfer_summary("Fetched", fetched))
     for shown in checked.artifacts_changed:
         out.info(f"Checked out {shown}")
     if len(sel.revs) == 1 and not (all_branches or all_commits):

@@ -1,7 +1,8 @@
 """Console entry point.
 
 `artver --version` is answered here, before the CLI framework is imported, so that the most
-common health check costs little more than starting Python.
+common health check costs little more than starting Python; so is a `push` with nothing new
+(`artver.cli_quick`).
 
 Python's cyclic garbage collector is kept out of the way: a command is short-lived and what it
 allocates (a tuple per file of a 20,000-file tree) is not cyclic garbage, yet each collection
@@ -40,6 +41,11 @@ def run_command() -> int:
         print(f"artver {__version__}")
         return 0
     gc.set_threshold(50_000, 20, 20)
+    from artver import cli_quick
+
+    code = cli_quick.answer(sys.argv[1:])
+    if code is not None:
+        return code
     from artver import early_scan
 
     early_scan.start(sys.argv[1:])  # while this process is single-threaded and still importing

@@ -110,4 +110,14 @@ def human_size(n: int) -> str:
     return f"{n} B"
 
 
+def transfer_summary(verb: str, result: Any) -> str:
+    """One line about a push ("Pushed") or fetch ("Fetched")."""
+    if result.transferred == 0:
+        if verb == "Pushed":
+            return f"Everything is up to date on {result.remote}."
+        return "Everything is already in the cache."
+    where = f"to {result.remote}" if verb == "Pushed" else f"from {result.remote}"
+    return f"{verb} {plural(result.transferred, 'object')} ({human_size(result.nbytes)}) {where}"
+
+
 out = Output()

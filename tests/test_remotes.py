@@ -444,6 +444,56 @@ def test_a_push_with_nothing_new_does_not_contact_the_remote(ws, tmp_path, remot
     assert "cannot reach remote" in ws.artver("push", expect=1).stderr  # new data: asks
 
 
+def test_a_push_with_nothing_new_is_answered_without_the_cli_framework(ws, tmp_path, remote_env):
+    """The plainest no-op pushes (what the pre-push hook runs) skip importing typer; every
+    form of them says what the CLI says, and anything else still goes through the CLI."""
+    import subprocess
+    import sys
+
+    ws.artver("remote", "add", "-d", "origin", str(tmp_path / "store"))
+    ws.artver("remote", "add", "spare", str(tmp_path / "spare"))
+    make_dataset(ws)
+    ws.artver("push")
+    up_to_date = f"Everything is up to date on 'origin' ({tmp_path / 'store'}).\n"
+    for args in (["push"], ["push", "-r", "origin"], ["push", "--remote=origin"]):
+        res = ws.artver(*args)
+        assert (res.stdout, res.stderr) == ("", up_to_date), args
+    for args in (["push", "-q"], ["-q", "push"], ["--quiet", "push", "--remote", "origin"]):
+        assert ws.artver(*args).output == "", args
+
+    code = (
+        "import sys; sys.argv = ['artver', 'push']\n"
+        "from artver.entry import run_command\n"
+        "code = run_command()\n"
+        "print(code, sorted({m.split('.')[0] for m in sys.modules} & {'typer', 'rich', 'fsspec'}))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ws.root)
+    assert (proc.stdout, proc.stderr) == ("0 []\n", up_to_date)
+
+    # Not remembered on that remote: the CLI pushes it all.
+    res = ws.artver("push", "-r", "spare")
+    assert pushed_count(res.stderr) == len(DATASET) - 1 + 3
+    assert sorted(p.name for p in (tmp_path / "spare").rglob("*") if p.is_file()) == sorted(
+        p.name for p in (tmp_path / "store").rglob("*") if p.is_file()
+    )
+    res = ws.artver("push", "-r", "nope", expect=1)
+    assert res.stderr.startswith("error: unknown remote 'nope'"), res.stderr
+    res = ws.artver("push", "-j", "0", expect=1)
+    assert res.stderr == "error: -j must be at least 1\n"
+    res = ws.artver("push", cwd=tmp_path, expect=1)
+    assert res.stderr.startswith("error: "), res.stderr
+
+
+def test_which_push_forms_are_answered_before_the_cli():
+    from artver.cli_quick import _push_options
+
+    assert _push_options([]) == (None, False)
+    assert _push_options(["-q", "-r", "x"]) == ("x", True)
+    assert _push_options(["--remote=x", "--quiet"]) == ("x", True)
+    for args in (["data"], ["-j", "2"], ["--recheck"], ["-r"], ["-r", "-q"], ["--remote="]):
+        assert _push_options(args) is None, args
+
+
 def test_a_clone_that_pulled_knows_the_remote_has_the_data(ws, tmp_path, remote_env):
     store = tmp_path / "store"
     ws.artver("remote", "add", "-d", "origin", str(store))

@@ -13,7 +13,7 @@ from artver.cache.tree import FileEntry
 from artver.errors import MissingObjectsError, WouldLoseDataError
 from artver.ops.plan import Change, plan_checkout, would_lose
 from artver.ops.snapshot import Snapshot, take
-from artver.pointer import Output
+from artver.ops.targets import Target
 from artver.repo import Repo
 from artver.state import Known
 from artver.workspace import shared_map
@@ -24,16 +24,6 @@ class CheckoutResult:
     counts: Counter = field(default_factory=Counter)  # create/modify/delete/relink
     artifacts_changed: list[str] = field(default_factory=list)
     artifacts_unchanged: int = 0
-
-
-@dataclass(frozen=True)
-class Target:
-    """A path and the version of it that should be in the workspace."""
-
-    path: Path
-    out: Output
-    shown: str
-    ignore: bool = True  # add it to .gitignore (cached data is never committed to Git)
 
 
 @dataclass

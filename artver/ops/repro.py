@@ -297,7 +297,8 @@ class _Execution:
     def _restore_from_run_cache(self, stage: Stage, observed: Observed, reasons) -> bool:
         if not (self.opts.run_cache and _run_cacheable(stage)) or self.opts.force:
             return False
-        from artver.ops.checkout import Target, restore
+        from artver.ops.checkout import restore
+        from artver.ops.targets import Target
         from artver.pointer import Output
         from artver.stages import runcache
 

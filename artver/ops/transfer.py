@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from artver import pointer as pointers
 from artver.cache.odb import CorruptObjectError
@@ -36,8 +36,9 @@ from artver.remotes.remote import Remote, classify, open_remote, translate
 from artver.repo import Repo
 
 
-@dataclass(frozen=True)
-class Artifact:
+# Plain classes, not dataclasses: generating one costs start-up time on every command, and a
+# push with nothing to send is hardly more than start-up.
+class Artifact(NamedTuple):
     """One tracked path as some pointer records it."""
 
     shown: str  # "data/images", or "data/images @v1" for a pointer at a revision
@@ -45,28 +46,43 @@ class Artifact:
     size: int | None
 
 
-@dataclass
 class Selection:
-    targets: list[str] = field(default_factory=list)
-    revs: list[str] = field(default_factory=list)
-    all_branches: bool = False
-    all_commits: bool = False
-    run_cache: bool = False  # also every recorded run and the outputs it restores
-    workspace: bool | None = None  # None: unless only --rev was given
+    """What a transfer covers."""
+
+    def __init__(
+        self,
+        targets: list[str] | None = None,
+        revs: list[str] | None = None,
+        all_branches: bool = False,
+        all_commits: bool = False,
+        run_cache: bool = False,
+        workspace: bool | None = None,
+    ) -> None:
+        self.targets = targets or []
+        self.revs = revs or []
+        self.all_branches = all_branches
+        self.all_commits = all_commits
+        self.run_cache = run_cache  # also every recorded run and the outputs it restores
+        self.workspace = workspace  # None: unless only --rev was given
 
     @property
     def history(self) -> bool:
         return bool(self.revs or self.all_branches or self.all_commits)
 
+    def with_workspace(self, workspace: bool) -> Selection:
+        return Selection(
+            self.targets, self.revs, self.all_branches, self.all_commits, self.run_cache, workspace
+        )
 
-@dataclass
+
 class TransferResult:
-    remote: str
-    transferred: int = 0
-    nbytes: int = 0
-    up_to_date: int = 0  # objects the other side already had
-    artifacts: int = 0
-    runs: int = 0  # run-cache entries sent or received
+    def __init__(self, remote: str, artifacts: int = 0) -> None:
+        self.remote = remote
+        self.transferred = 0
+        self.nbytes = 0
+        self.up_to_date = 0  # objects the other side already had
+        self.artifacts = artifacts
+        self.runs = 0  # run-cache entries sent or received
 
 
 # -- what is referenced ----------------------------------------------------------------------------
@@ -136,8 +152,7 @@ def _by_oid(artifacts: list[Artifact]) -> dict[str, Artifact]:
 
 def _jobs(repo: Repo, remote: Remote, jobs: int | None) -> int:
     if jobs is not None:
-        if jobs < 1:
-            raise RemoteError("-j must be at least 1")
+        _check_jobs(jobs)
         return jobs
     configured = remote.options.get("jobs")
     if configured is not None:
@@ -150,6 +165,11 @@ def _jobs(repo: Repo, remote: Remote, jobs: int | None) -> int:
     from artver.config import usable_cores
 
     return min(64, 16 * usable_cores())
+
+
+def _check_jobs(jobs: int | None) -> None:
+    if jobs is not None and jobs < 1:
+        raise RemoteError("-j must be at least 1")
 
 
 def _remote(repo: Repo, name: str | None) -> Remote:
@@ -231,16 +251,17 @@ def _whole(found: dict[str, int | None], expected: dict[str, int] | None) -> set
 
 
 # -- push ------------------------------------------------------------------------------------------
-def push(
-    repo: Repo,
-    sel: Selection,
-    cwd: Path,
-    remote_name: str | None,
-    jobs: int | None = None,
-    recheck: bool = False,
-) -> TransferResult:
+class _PushStart(NamedTuple):
+    remote: Remote  # not connected yet
+    by_oid: dict[str, Artifact]  # everything the selection references
+    pending: dict[str, Artifact]  # what the remote is not remembered to hold
+    result: TransferResult
+
+
+def _start_push(
+    repo: Repo, sel: Selection, cwd: Path, remote_name: str | None, recheck: bool
+) -> _PushStart:
     remote = open_remote(repo.config, remote_name, repo.root, connect=False)
-    njobs = _jobs(repo, remote, jobs)
     artifacts = collect(repo, sel, cwd)
     by_oid = _by_oid(artifacts)
     result = TransferResult(str(remote), artifacts=len(artifacts))
@@ -250,6 +271,29 @@ def push(
     remembered = set() if recheck else repo.state.known_on_remote(remote.key, by_oid)
     result.up_to_date += len(remembered)
     pending = {oid: art for oid, art in by_oid.items() if oid not in remembered}
+    return _PushStart(remote, by_oid, pending, result)
+
+
+def nothing_to_push(
+    repo: Repo, sel: Selection, cwd: Path, remote_name: str | None
+) -> TransferResult | None:
+    """What `push` would report if everything `sel` references is remembered on the remote,
+    so that it would send no request; None if it has something to ask about or send."""
+    start = _start_push(repo, sel, cwd, remote_name, recheck=False)
+    return start.result if not start.pending and not sel.run_cache else None
+
+
+def push(
+    repo: Repo,
+    sel: Selection,
+    cwd: Path,
+    remote_name: str | None,
+    jobs: int | None = None,
+    recheck: bool = False,
+) -> TransferResult:
+    _check_jobs(jobs)
+    remote, by_oid, pending, result = _start_push(repo, sel, cwd, remote_name, recheck)
+    njobs = _jobs(repo, remote, jobs)
     if not pending and not sel.run_cache:
         return result
     remote.connect()
@@ -544,15 +588,13 @@ def pull(
 ):
     """Fetch, then the same checkout `artver checkout` does: of the workspace's pointers, or,
     with exactly one `--rev` (and no --all-*), of the data that revision records."""
-    from dataclasses import replace
-
     from artver.ops.checkout import checkout
 
     at_rev = sel.revs[0] if len(sel.revs) == 1 and not sel.all_branches else None
     if at_rev is not None and not sel.all_commits:
-        fetched = fetch(repo, replace(sel, workspace=False), cwd, remote_name, jobs)
+        fetched = fetch(repo, sel.with_workspace(False), cwd, remote_name, jobs)
         return fetched, checkout(repo, sel.targets, cwd, force=force, rev=at_rev)
     # What checkout will need (the workspace's pointers), plus any revisions asked for.
-    fetched = fetch(repo, replace(sel, workspace=True), cwd, remote_name, jobs)
+    fetched = fetch(repo, sel.with_workspace(True), cwd, remote_name, jobs)
     checked = checkout(repo, sel.targets, cwd, force=force)
     return fetched, checked

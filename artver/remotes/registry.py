@@ -7,9 +7,8 @@ Filesystem packages (s3fs, gcsfs, ...) are imported here, on first use, never at
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from artver.remotes.errors import CredentialsError, UnsupportedProtocolError
 
@@ -35,8 +34,7 @@ CHUNK = 8 * 1024 * 1024
 PARTS = 4
 
 
-@dataclass(frozen=True)
-class Location:
+class Location(NamedTuple):
     protocol: str  # "file", "s3", "gs", or another fsspec protocol
     path: str  # what the filesystem calls the remote's root: "bucket/prefix", "/abs/dir"
 

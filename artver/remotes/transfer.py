@@ -10,7 +10,6 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 from artver.progress import Progress
@@ -67,15 +66,16 @@ def upload_order(oids: Iterable[str]) -> list[str]:
     return sorted(oids, key=lambda oid: (oid.endswith(".dir"), oid))
 
 
-@dataclass
+# Plain classes, not dataclasses: generating one costs start-up time on every command.
 class Outcome:
     """What a batch of transfers did."""
 
-    done: list = field(default_factory=list)
-    missing: list = field(default_factory=list)  # the source lacked these
-    corrupt: list = field(default_factory=list)  # failed verification
-    error: BaseException | None = None  # the error that stopped the batch
-    skipped: int = 0  # not attempted because the batch stopped
+    def __init__(self) -> None:
+        self.done: list = []
+        self.missing: list = []  # the source lacked these
+        self.corrupt: list = []  # failed verification
+        self.error: BaseException | None = None  # the error that stopped the batch
+        self.skipped = 0  # not attempted because the batch stopped
 
     @property
     def ok(self) -> bool:
