@@ -11,6 +11,7 @@ other on the same server, not with real S3.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -73,12 +74,15 @@ class Moto:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=work,
-        )
+        # Its request log (one line per request) tells how many requests each client sent.
+        self.log = work / f"moto-{self.port}.log"
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                cwd=work,
+            )
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -88,6 +92,16 @@ class Moto:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+
+    def usage(self) -> tuple[float, int]:
+        """(CPU seconds the server has used, requests it has logged) so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        with open(self.log, "rb") as log:
+            requests = sum(
+                chunk.count(b" HTTP/1.") for chunk in iter(lambda: log.read(1 << 20), b"")
+            )
+        return cpu, requests
 
     def bucket(self) -> str:
         name = f"bench-{uuid.uuid4().hex[:12]}"
@@ -104,6 +118,19 @@ class Moto:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=30)
+        self.log.unlink(missing_ok=True)
+
+    def timed(self, samples: Samples, key: tuple[str, str], cmd: list[str], cwd, env=None):
+        """`measure`, plus the server's CPU seconds and requests answered during it (in the
+        measurement's `extra`, and as a sample of its own under ("moto", op))."""
+        settle()
+        cpu0, requests0 = self.usage()
+        m = measure(cmd, cwd, env)
+        cpu1, requests1 = self.usage()
+        m.extra["server_cpu"] = round(cpu1 - cpu0, 2)
+        m.extra["server_requests"] = requests1 - requests0
+        samples.add(*key, m)
+        return m
 
 
 def ensure_dvc_s3(ctx: Context) -> None:
@@ -194,16 +221,16 @@ def one_dataset(
             samples.add("floor", "cp", measure(["cp", str(obj), str(root / "cp-floor.bin")], root))
     # The floor's copy stays until both pushes are timed: memory freed just before a step
     # makes that step's writes several times faster here (see "Machine effects").
-    timed(ctx, samples, f"{op}-push", repos, lambda p: p.cmd("push"))
+    _timed(ctx, samples, f"{op}-push", repos, lambda p: p.cmd("push"), moto)
     if which == "big" and kind == "local":
         # On these VMs the first 2 GiB written after a pause goes 2-3x faster than the next
         # (three `cp` in a row: 3.1, 6.5, 5.9 s): time the floor after the pushes too, so
         # that it is not always the one taken in the fast state.
         settle()
         samples.add("floor", "cp", measure(["cp", str(obj), str(root / "cp-after.bin")], root))
-    timed(ctx, samples, f"{op}-noop", repos, lambda p: p.cmd("push"))
+    _timed(ctx, samples, f"{op}-noop", repos, lambda p: p.cmd("push"), moto)
     clones = [clone(repo, root / f"{repo.who}-clone") for repo in repos]
-    timed(ctx, samples, f"{op}-pull", clones, lambda p: p.cmd("pull"))
+    _timed(ctx, samples, f"{op}-pull", clones, lambda p: p.cmd("pull"), moto)
     for c in clones:
         if which == "small":
             sample = {
@@ -216,6 +243,43 @@ def one_dataset(
         remove_tree(root)
     if moto is not None:
         moto.reset()
+
+
+def _timed(ctx: Context, samples: Samples, op: str, repos: list[Repo], make_cmd, moto) -> None:
+    """`timed`; against moto, also how many requests each tool sent and how busy moto was."""
+    if moto is None:
+        timed(ctx, samples, op, repos, make_cmd)
+        return
+    line = []
+    for repo in repos:
+        m = moto.timed(samples, (repo.who, op), make_cmd(repo), repo.path, repo.env)
+        line.append(
+            f"{repo.who} {m.wall:.3f}s/{m.peak_mb:.0f}MB "
+            f"({m.extra['server_requests']} requests, server CPU {m.extra['server_cpu']:.1f}s)"
+        )
+    ctx.log(f"  {op}: " + ", ".join(line))
+
+
+def server_notes(samples: Samples, count: int) -> list[str]:
+    """What moto did for each client on the small files: requests sent, and the share of the
+    wall time its one process spent on the CPU (near 100%: the server sets the pace)."""
+    notes = []
+    for what, ops in (
+        ("push", {"artver": "s3-small-push", "dvc": "s3-small-push", "floor": "s5cmd-put-small"}),
+        ("pull", {"artver": "s3-small-pull", "dvc": "s3-small-pull", "floor": "s5cmd-get-small"}),
+    ):
+        parts = []
+        for who, op in ops.items():
+            ms = [m for m in samples.get((who, op), []) if "server_cpu" in m.extra]
+            if not ms:
+                continue
+            requests = sorted(m.extra["server_requests"] for m in ms)[len(ms) // 2]
+            busy = sorted(m.extra["server_cpu"] / m.wall for m in ms)[len(ms) // 2]
+            name = "s5cmd" if who == "floor" else who
+            parts.append(f"{name} {requests:,} requests, moto on the CPU {busy:.0%} of the time")
+        if parts:
+            notes.append(f"moto during the {what} of {count:,} files: " + "; ".join(parts))
+    return notes
 
 
 def floors(
@@ -264,17 +328,19 @@ def floors(
             measure([*s5, "cp", f"s3://{bucket}/s5/big.bin", str(root / "s5.bin")], root, env),
         )
         (root / "s5.bin").unlink()
-        samples.add(
-            "floor",
-            "s5cmd-put-small",
-            measure([*s5, "cp", f"{small}/", f"s3://{bucket}/s5small/"], root, env),
+        moto.timed(
+            samples,
+            ("floor", "s5cmd-put-small"),
+            [*s5, "cp", f"{small}/", f"s3://{bucket}/s5small/"],
+            root,
+            env,
         )
-        samples.add(
-            "floor",
-            "s5cmd-get-small",
-            measure(
-                [*s5, "cp", f"s3://{bucket}/s5small/*", str(root / "s5small") + "/"], root, env
-            ),
+        moto.timed(
+            samples,
+            ("floor", "s5cmd-get-small"),
+            [*s5, "cp", f"s3://{bucket}/s5small/*", str(root / "s5small") + "/"],
+            root,
+            env,
         )
     remove_tree(root)
     moto.reset()
@@ -358,5 +424,10 @@ def remotes(ctx: Context) -> GroupResult:
         f"practical floor{'' if s5cmd else ' (not installable here: left out)'}",
     ]
     return GroupResult(
-        "remotes", f"remotes: {n} and one {label} file", samples, rows, floor_specs, notes
+        "remotes",
+        f"remotes: {n} and one {label} file",
+        samples,
+        rows,
+        floor_specs,
+        notes + server_notes(samples, count),
     )
