@@ -3,8 +3,9 @@
 Starting Python and importing typer costs about 50 ms here, several times the work of a `push`
 with nothing new (what scripts and habits run after every commit). So the plainest forms of
 that push are answered here: `artver [-q] push [-q] [-r NAME]`, when the state DB remembers
-everything the workspace references on the remote (no request is sent). Every other form, and every case with something to send or something wrong, is left to the
-CLI, which decides it again with the same functions and says what happened.
+everything the workspace references on the remote (no request is sent). Every other form,
+and every case with something to send or something wrong, is left to the CLI, which decides
+it again with the same functions and says what happened.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ writes go through sqlite-utils.
 
 from __future__ import annotations
 
-import json
 import marshal
 import sqlite3
 import time
@@ -152,9 +151,15 @@ class StateDB:
     # -- small facts worth remembering (e.g. a Python environment's packages) ---------------
     def get_value(self, key: str) -> Any:
         row = self.conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        if row is None:
+            return None
+        import json  # here, not at the top: most commands never read a value
+
+        return json.loads(row[0])
 
     def set_value(self, key: str, value: Any) -> None:
+        import json
+
         self.conn.execute(
             "INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, json.dumps(value))
         )

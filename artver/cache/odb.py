@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 from pathlib import Path
 
 from artver.cache import links
@@ -240,4 +239,6 @@ class ObjectStore:
             self._fail(tmp, exc)
 
     def remove_tmp(self) -> None:
+        import shutil  # here: it imports the compression modules, ~1 ms of start-up
+
         shutil.rmtree(self.tmp_dir, ignore_errors=True)

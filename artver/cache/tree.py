@@ -6,7 +6,6 @@ directory's id. Pure: no filesystem access here.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -54,6 +53,8 @@ class Manifest:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Manifest:
+        import json  # here: loading json costs every command's start-up ~1 ms
+
         try:
             doc = json.loads(data)
             entries = tuple(FileEntry(p, o, int(s), bool(x)) for p, o, s, x in doc["files"])
@@ -65,6 +66,8 @@ class Manifest:
 
     @staticmethod
     def oids_from_bytes(data: bytes) -> list[str]:
+        import json
+
         try:
             return [row[1] for row in json.loads(data)["files"]]
         except (ValueError, KeyError, TypeError, IndexError) as exc:
@@ -92,6 +95,8 @@ def _encode(entries: tuple[FileEntry, ...]) -> bytes:
     spends ~25 ms on 20,000 rows); the bytes are the same either way, and must stay so: they
     are the directory's id."""
     if _ESCAPED.search("".join([e.path for e in entries])):
+        import json
+
         rows = [[e.path, e.oid, e.size, int(e.executable)] for e in entries]
         doc = {"version": MANIFEST_VERSION, "files": rows}
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -6,7 +6,6 @@ The decisions are functions over plain values so tests can give them literals.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -46,11 +45,11 @@ def choose_strategy(n_oids: int, n_prefixes: int, sample_count: int | None) -> s
         return "exists"
     if sample_count is None:
         return "list"  # a sample of one shard is needed to know; listing it is that sample
-    pages_per_prefix = max(1, math.ceil(sample_count / PAGE))
+    pages_per_prefix = max(1, -(-sample_count // PAGE))  # ceil
     costs = {
         "exists": n_oids,
         "list": (n_prefixes - 1) * pages_per_prefix,  # the sampled shard is listed already
-        "list-all": max(1, math.ceil(sample_count * SHARDS / PAGE)),
+        "list-all": max(1, -(-sample_count * SHARDS // PAGE)),
     }
     return min(costs, key=lambda k: (costs[k], k != "list"))
 
