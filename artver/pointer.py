@@ -6,11 +6,14 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from artver.cache.hashing import ALGORITHM, is_valid_oid
 from artver.cache.tree import is_dir_oid
 from artver.errors import PointerError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING: importing typing costs each command ~2 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 SUFFIX = ".artver"
 OUT_KEYS = {"path", "hash", "oid", "size", "nfiles"}

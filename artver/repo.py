@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from artver import scm
 from artver.cache.odb import ObjectStore
@@ -23,6 +22,10 @@ from artver.lock import repo_lock
 from artver.pointer import SUFFIX, Pointer, load
 from artver.progress import NO_PROGRESS, Progress
 from artver.state import MISSING, StateDB
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING: importing typing costs each command ~2 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 ARTVER_DIR = ".artver"
 PIPELINE_FILE = "artver.yaml"

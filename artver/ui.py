@@ -5,12 +5,14 @@ rich is imported only when a bar or a table is actually drawn.
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
-from typing import Any
 
 from artver.progress import Progress
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING: importing typing costs each command ~2 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Output:
@@ -33,6 +35,8 @@ class Output:
     def json(self, data: Any) -> None:
         """Indented for a person at a terminal; one line for a program (as `gh` does), which
         lets the json module use its C encoder: 5x faster on a 500-file diff."""
+        import json  # here: the quick `push` (artver.cli_quick) prints through this module
+
         indent = 2 if sys.stdout.isatty() else None
         print(json.dumps(data, indent=indent, sort_keys=True, default=str))
 

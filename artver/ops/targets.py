@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import os
 import posixpath
+from collections import namedtuple
 from pathlib import Path
-from typing import NamedTuple
 
 from artver.errors import PathError
 from artver.pointer import SUFFIX, Output
 from artver.repo import Repo
 
-
-class Target(NamedTuple):
-    """A path and the version of it that should be in the workspace."""
-
-    path: Path
-    out: Output
-    shown: str
-    ignore: bool = True  # add it to .gitignore (cached data is never committed to Git)
+# A path (Path) and the version of it that should be in the workspace (out: Output), as shown
+# to the user; ignore: add it to .gitignore (cached data is never committed to Git).
+Target = namedtuple("Target", "path out shown ignore", defaults=(True,))
 
 
 def pointer_targets(repo: Repo, targets: list[str], cwd: Path) -> list[Target]:

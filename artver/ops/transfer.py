@@ -17,10 +17,9 @@ the remote, or missing there, updates what push remembers.
 from __future__ import annotations
 
 import os
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
 
 from artver import pointer as pointers
 from artver.cache.odb import CorruptObjectError
@@ -35,15 +34,11 @@ from artver.remotes.errors import (
 from artver.remotes.remote import Remote, classify, open_remote, translate
 from artver.repo import Repo
 
-
-# Plain classes, not dataclasses: generating one costs start-up time on every command, and a
-# push with nothing to send is hardly more than start-up.
-class Artifact(NamedTuple):
-    """One tracked path as some pointer records it."""
-
-    shown: str  # "data/images", or "data/images @v1" for a pointer at a revision
-    oid: str
-    size: int | None
+# Plain classes and namedtuples, not dataclasses or typing's NamedTuple: each costs start-up
+# time on every command, and a push with nothing to send is hardly more than start-up.
+# One tracked path as some pointer records it. shown: "data/images", or "data/images @v1" for a
+# pointer at a revision; oid; size (None if unknown).
+Artifact = namedtuple("Artifact", "shown oid size")
 
 
 class Selection:
@@ -251,11 +246,9 @@ def _whole(found: dict[str, int | None], expected: dict[str, int] | None) -> set
 
 
 # -- push ------------------------------------------------------------------------------------------
-class _PushStart(NamedTuple):
-    remote: Remote  # not connected yet
-    by_oid: dict[str, Artifact]  # everything the selection references
-    pending: dict[str, Artifact]  # what the remote is not remembered to hold
-    result: TransferResult
+# remote: not connected yet; by_oid: everything the selection references; pending: what the
+# remote is not remembered to hold; result: the TransferResult so far
+_PushStart = namedtuple("_PushStart", "remote by_oid pending result")
 
 
 def _start_push(

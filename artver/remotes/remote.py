@@ -11,7 +11,6 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import Any
 
 from artver.cache.hashing import SMALL_FILE, read_small
 from artver.cache.odb import ObjectStore
@@ -25,6 +24,10 @@ from artver.remotes.errors import (
     UnknownRemoteError,
     UnreachableError,
 )
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING: importing typing costs each command ~2 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 OBJECT_NAME = re.compile(r"^[0-9a-f]{30}(\.dir)?$")
 # Objects above SMALL_FILE in flight at once: each may hold up to CHUNK x PARTS (or, for an S3
