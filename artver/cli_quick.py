@@ -57,6 +57,9 @@ def _noop_push(remote: str | None, quiet: bool) -> int | None:
     try:
         cwd = Path.cwd()
         result = nothing_to_push(Repo.find(cwd), Selection(), cwd, remote)
+    except KeyboardInterrupt:  # the CLI's handler for Ctrl-C is not installed yet
+        print("error: interrupted; nothing was changed", file=sys.stderr)
+        return 130
     except Exception:  # the CLI meets it again and reports it properly
         return None
     if result is None:
