@@ -65,8 +65,12 @@ class Output:
         algo = data.get("hash", ALGORITHM)
         if not isinstance(path, str) or not path or os.path.isabs(path):
             raise PointerError(where, f"'path' must be a relative path; got {path!r}")
+        if "\x00" in path:
+            raise PointerError(where, f"'path' must not hold a NUL character; got {path!r}")
         if ".." in Path(path).parts:
             raise PointerError(where, f"'path' must not leave the pointer's directory: {path}")
+        if ".git" in [part.lower() for part in Path(path).parts]:
+            raise PointerError(where, f"'path' must not lead into Git's own files: {path}")
         if algo != ALGORITHM:
             raise PointerError(where, f"unsupported hash algorithm {algo!r} (expected {ALGORITHM})")
         if not isinstance(oid, str) or not is_valid_oid(oid):

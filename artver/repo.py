@@ -140,6 +140,12 @@ class Repo:
         return self.artver_dir / "cache"
 
     @cached_property
+    def link_roots(self) -> tuple[str, ...]:
+        """Where a symlink in the workspace may lead and be followed: the repository and the
+        cache (links of cache.type symlink), resolved."""
+        return (os.path.realpath(self.root), os.path.realpath(self.cache_dir))
+
+    @cached_property
     def odb(self) -> ObjectStore:
         return ObjectStore(self.cache_dir, self.config.link_types, self.config.get("cache.shared"))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from artver.errors import ArtverError
+from artver.errors import ArtverError, PathError
 from artver.fsutil import atomic_write_text
 
 
@@ -22,8 +22,19 @@ def find_git_root(start: Path) -> Path | None:
     return None
 
 
+def unignorable(name: str) -> str | None:
+    """Why no .gitignore line can name exactly `name`, or None. Git has no escape for a
+    line break: `x<newline>src` would become two patterns, the second hiding `src`."""
+    if "\n" in name or "\r" in name:
+        return "its name holds a line break, which a .gitignore line cannot hold; rename it"
+    return None
+
+
 def ignore_entry(name: str) -> str:
     """The line that ignores exactly `name` in the .gitignore of its own directory."""
+    problem = unignorable(name)
+    if problem is not None:
+        raise PathError(repr(name), problem)
     escaped = name
     for special in ("\\", "[", "]", "*", "?", "!", "#"):
         escaped = escaped.replace(special, "\\" + special)

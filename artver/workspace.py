@@ -128,18 +128,44 @@ def stat_path(abspath: str, display: str) -> os.stat_result | None:
         raise _os_error(display, exc) from None
 
 
-def scan_tree(root: str, display: str) -> list[WsFile]:
-    """Every regular file below `root`, following symlinks; loops are errors.
+def link_leads_out(path: str, within: tuple[str, ...]) -> str | None:
+    """Where the symlink at `path` leads, when that is outside every directory of `within`
+    (resolved paths); None when it stays inside one."""
+    real = os.path.realpath(path)
+    if any(real == top or real.startswith(top + os.sep) for top in within):
+        return None
+    return real
+
+
+def outside_link_error(display: str, real: str) -> PathError:
+    return PathError(
+        display,
+        f"is a symbolic link that leads outside the repository (to {real}); artver never "
+        "follows a link out of the repository",
+        hint="Copy the data into the repository, or track it where it is with its own "
+        "repository.",
+    )
+
+
+def scan_tree(root: str, display: str, links_within: tuple[str, ...] = ()) -> list[WsFile]:
+    """Every regular file below `root`, following symlinks; loops are errors, and so is a
+    symlink that resolves outside every directory of `links_within` (when given: the
+    repository and the cache).
 
     This loop runs once per file of every tracked directory on every status, so it keeps to
     one stat per entry and plain tuples.
     """
     root_st = os.stat(root)
-    return scan_subtree(root, "", frozenset({(root_st.st_dev, root_st.st_ino)}), display)
+    ancestors = frozenset({(root_st.st_dev, root_st.st_ino)})
+    return scan_subtree(root, "", ancestors, display, links_within)
 
 
 def scan_subtree(
-    top: str, prefix: str, ancestors: frozenset[tuple[int, int]], display: str
+    top: str,
+    prefix: str,
+    ancestors: frozenset[tuple[int, int]],
+    display: str,
+    links_within: tuple[str, ...] = (),
 ) -> list[WsFile]:
     """`scan_tree` of the directory `top`, whose files' rels start with `prefix` and whose
     parents (device, inode) are `ancestors` (to tell symlink loops).
@@ -172,6 +198,10 @@ def scan_subtree(
                     continue  # deleted while we looked
                 except OSError as exc:
                     raise _os_error(f"{display}/{prefix}{name}", exc) from None
+                if links_within and entry.is_symlink():  # d_type: no extra syscall
+                    real = link_leads_out(f"{dirpath}/{name}", links_within)
+                    if real is not None:
+                        raise outside_link_error(f"{display}/{prefix}{name}", real)
                 mode = st.st_mode
                 if stat_mod.S_IFMT(mode) == stat_mod.S_IFREG:
                     fields = (

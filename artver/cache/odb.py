@@ -12,7 +12,7 @@ from pathlib import Path
 
 from artver.cache import links
 from artver.cache.hashing import SMALL_FILE, hash_bytes, hash_stream, read_small
-from artver.cache.tree import Manifest
+from artver.cache.tree import Manifest, UnsafeEntryError
 from artver.errors import ArtverError
 from artver.fsutil import DISK_FULL_ERRNOS, disk_full, kernel_copy, temp_name, unlink_quietly
 
@@ -21,6 +21,35 @@ OBJECT_MODE = 0o444
 
 class CorruptObjectError(ArtverError):
     pass
+
+
+class UnsafeManifestError(ArtverError):
+    """A directory manifest with an entry that would be written outside its directory, into
+    `.git`, or over another entry: refused whole, before anything is written. `artifact` and
+    `source` (where the manifest came from) are filled in by whoever knows them."""
+
+    def __init__(
+        self, oid: str, entry: str, reason: str, artifact: str | None = None, source: str = ""
+    ) -> None:
+        self.oid, self.entry, self.reason = oid, entry, reason
+        self.artifact, self.source = artifact, source
+        what = f"{artifact}: the directory manifest {oid}" if artifact else f"manifest {oid}"
+        origin = f" (from {source})" if source else ""
+        super().__init__(
+            f"{what}{origin} is refused: entry {entry!r} is {reason}; nothing was written",
+            hint="Someone wrote this manifest by hand or tampered with it: check the commit "
+            "that recorded it and the remote it came from.",
+        )
+
+    def about(self, artifact: str | None = None, source: str | None = None):
+        """The same refusal, naming the artifact and the manifest's origin."""
+        return UnsafeManifestError(
+            self.oid,
+            self.entry,
+            self.reason,
+            artifact or self.artifact,
+            self.source if source is None else source,
+        )
 
 
 class ObjectStore:
@@ -169,9 +198,13 @@ class ObjectStore:
         return data
 
     def read_manifest(self, oid: str) -> Manifest:
+        """The manifest `oid`; `UnsafeManifestError` when an entry breaks the rules of
+        `tree.check_entries`, `CorruptObjectError` when it is not a manifest."""
         data = self._manifest_bytes(oid)
         try:
             return Manifest.from_bytes(data)
+        except UnsafeEntryError as exc:
+            raise UnsafeManifestError(oid, exc.entry, exc.reason, source="the cache") from None
         except ValueError as exc:
             raise CorruptObjectError(f"the cache object {oid} is {exc}") from None
 
@@ -179,6 +212,8 @@ class ObjectStore:
         """The object ids a manifest lists, without building its entries (gc reads thousands)."""
         try:
             return Manifest.oids_from_bytes(self._manifest_bytes(oid))
+        except UnsafeEntryError as exc:
+            raise UnsafeManifestError(oid, exc.entry, exc.reason, source="the cache") from None
         except ValueError as exc:
             raise CorruptObjectError(f"the cache object {oid} is {exc}") from None
 

@@ -11,6 +11,7 @@ from artver import pointer as pointers
 from artver import scm
 from artver.cache.tree import Manifest
 from artver.errors import PathError, PointerError
+from artver.ops.placement import check_tracked_path
 from artver.ops.snapshot import Snapshot, scan, take
 from artver.pointer import SUFFIX, Output, Pointer, is_pointer_file, pointer_path_for
 from artver.repo import Repo
@@ -58,7 +59,10 @@ def tracking_ancestor(repo: Repo, path: Path) -> Path | None:
 
 
 def validate(repo: Repo, path: Path, shown: str, cwd: Path) -> None:
-    repo.check_inside(path, shown)
+    check_tracked_path(repo, path, shown, is_dir=os.path.isdir(path))
+    problem = scm.unignorable(path.name)
+    if problem is not None:
+        raise PathError(repr(shown), problem)
     if path == repo.root:
         raise PathError(shown, "is the repository root; track the data directories inside it")
     if is_pointer_file(path):

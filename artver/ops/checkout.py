@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from artver import scm
-from artver.cache.odb import CorruptObjectError
+from artver.cache.odb import CorruptObjectError, UnsafeManifestError
 from artver.cache.tree import FileEntry
 from artver.errors import MissingObjectsError, WouldLoseDataError
+from artver.ops.placement import check_parents, check_tracked_path
 from artver.ops.plan import Change, plan_checkout, would_lose
 from artver.ops.snapshot import Snapshot, take
 from artver.ops.targets import Target
@@ -44,6 +45,8 @@ def _recorded(repo: Repo, target: Target, missing: dict[str, str]) -> dict:
         return {"": FileEntry("", out.oid, out.size)}
     try:
         return repo.odb.read_manifest(out.oid).by_path()
+    except UnsafeManifestError as exc:
+        raise exc.about(shown) from None
     except (FileNotFoundError, CorruptObjectError):
         missing[shown] = out.oid
         return {}
@@ -137,6 +140,8 @@ def restore(
     missing: dict[str, str] = {}
     jobs: list[_Job] = []
     for target in targets:
+        checked = check_tracked_path(repo, target.path, target.shown, target.out.is_dir)
+        target = target._replace(path=checked)
         snapshot = take(repo, target.path, target.shown, expect=target.out.oid)
         if snapshot.oid == target.out.oid and not relink:
             result.artifacts_unchanged += 1
@@ -147,6 +152,8 @@ def restore(
             snapshot = take(repo, target.path, target.shown)
         recorded = _recorded(repo, target, missing)
         job = _Job(target, snapshot, plan_checkout(recorded, snapshot.oids, relink))
+        if target.out.is_dir:
+            check_parents(repo, target.path, [c.path for c in job.changes], target.shown)
         _note_missing_objects(repo, job, missing)
         jobs.append(job)
     if missing:

@@ -35,6 +35,7 @@ class Snapshot:
         read: frozenset[str] = frozenset(),
         known_totals: tuple[int, int] | None = None,
         shown: str = "",
+        links_within: tuple[str, ...] = (),
     ) -> None:
         self.path = path
         self.kind = kind  # "file", "dir" or "missing"
@@ -44,12 +45,13 @@ class Snapshot:
         self.read = read  # rels whose content was read (and, by add, cached)
         self.known_totals = known_totals  # (files, bytes), when known without a list
         self.shown = shown
+        self.links_within = links_within  # where symlinks met when listing may lead
 
     @property
     def files(self) -> list[WsFile]:
         """The files, listed now if the fingerprint answered without them (rarely needed)."""
         if self.listed is None:
-            self.listed = scan_tree(str(self.path), self.shown)
+            self.listed = scan_tree(str(self.path), self.shown, self.links_within)
         return self.listed
 
     @property
@@ -81,7 +83,7 @@ def scan(repo: Repo, path: Path, shown: str) -> tuple[str, list[WsFile]]:
     if st is None:
         return "missing", []
     if stat_mod.S_ISDIR(st.st_mode):
-        return "dir", scan_tree(str(path), shown)
+        return "dir", scan_tree(str(path), shown, repo.link_roots)
     if stat_mod.S_ISREG(st.st_mode):
         return "file", [WsFile.from_stat("", str(path), st)]
     raise PathError(shown, "not a regular file or directory")
@@ -117,7 +119,9 @@ def take(
     tree_print = fingerprint(files, split_point(str(path)))
     saved = repo.state.tree(base) if expect is not None else None
     if saved is not None and (saved.fingerprint, saved.oid) == (tree_print, expect):
-        return Snapshot(path, kind, files, {}, known_oid=expect, shown=shown)
+        return Snapshot(
+            path, kind, files, {}, known_oid=expect, shown=shown, links_within=repo.link_roots
+        )
     oids = hasher.oids(
         files,
         lambda f: f"{base}/{f.rel}",
@@ -148,7 +152,16 @@ def _unchanged_tree(repo: Repo, path: Path, shown: str, base: str, expect: str) 
     if found is None or found.fingerprint != saved.fingerprint:
         return None
     totals = (found.nfiles, found.size)
-    return Snapshot(path, "dir", None, {}, known_oid=expect, known_totals=totals, shown=shown)
+    return Snapshot(
+        path,
+        "dir",
+        None,
+        {},
+        known_oid=expect,
+        known_totals=totals,
+        shown=shown,
+        links_within=repo.link_roots,
+    )
 
 
 def _note_if_large(repo: Repo, base: str, nfiles: int) -> None:

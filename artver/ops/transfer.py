@@ -22,8 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from artver import pointer as pointers
-from artver.cache.odb import CorruptObjectError
+from artver.cache.odb import CorruptObjectError, UnsafeManifestError
 from artver.cache.tree import Manifest
+from artver.fsutil import unlink_quietly
 from artver.remotes import transfer
 from artver.remotes.errors import (
     CorruptRemoteError,
@@ -535,7 +536,7 @@ def _fetch(repo: Repo, remote: Remote, artifacts: list[Artifact], njobs: int) ->
         if oid.endswith(".dir"):
             if oid not in dirs or not odb.exists(oid):
                 continue
-            manifests[oid] = odb.read_manifest(oid)
+            manifests[oid] = _safe_manifest(odb, oid, art.shown, remote, oid in found_there)
             for e in manifests[oid].entries:
                 sizes[e.oid] = e.size
                 owners.setdefault(e.oid, art.shown)
@@ -568,6 +569,18 @@ def _fetch(repo: Repo, remote: Remote, artifacts: list[Artifact], njobs: int) ->
             remote.check_bucket()
         raise NotOnRemoteError(dict(not_there), str(remote))
     return result
+
+
+def _safe_manifest(odb, oid: str, shown: str, remote: Remote, fetched: bool) -> Manifest:
+    """The manifest `oid`, or the whole fetch refused when one of its entries is unsafe (see
+    `tree.check_entries`): nothing of it is placed, and a manifest this fetch brought from the
+    remote leaves the cache again, so that no later command trusts it."""
+    try:
+        return odb.read_manifest(oid)
+    except UnsafeManifestError as exc:
+        if fetched:
+            unlink_quietly(odb.path_of(oid))
+        raise exc.about(shown, f"remote {remote}" if fetched else "the cache") from None
 
 
 # -- pull ------------------------------------------------------------------------------------------
