@@ -281,3 +281,19 @@ def test_a_name_with_a_line_break_is_refused(ws):
     assert not (ws.root / ".gitignore").exists()
     assert not (ws.root / "x\nsrc.artver").exists()
     assert "src/main.py" in ws.git("status", "--porcelain", "--untracked-files=all")
+
+
+def test_repro_never_deletes_an_output_through_a_link_outside(ws, tmp_path):
+    outside = make_outside(tmp_path)
+    before = snapshot_of(outside)
+    ws.write(
+        "artver.yaml",
+        "stages:\n  make:\n    cmd: mkdir -p out/sub && echo made > out/sub/b.txt\n"
+        "    outs: [out/sub]\n",
+    )
+    (ws.root / "out").symlink_to(outside)
+
+    res = ws.artver("repro", expect=1)
+
+    assert_error(res, "out/sub", "outside the repository")
+    assert snapshot_of(outside) == before

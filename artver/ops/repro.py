@@ -191,6 +191,12 @@ class _Execution:
         _check_resources(self.repo, self.loaded, names, lambda: self.pool, self.opts.force)
         # .gitignore lines in pipeline order, not in the order parallel stages finish: a
         # directory dep containing that .gitignore must hash the same from run to run.
+        from artver.ops.placement import check_tracked_path
+
+        for name in names:  # before any directory or .gitignore is made for them
+            for out in self.loaded.pipeline.stages[name].outs:
+                path = self.repo.root / out.path
+                check_tracked_path(self.repo, path, out.path, is_dir=path.is_dir())
         ignores = []
         for name in names:
             for out in self.loaded.pipeline.stages[name].cached_outs:
@@ -330,6 +336,7 @@ class _Execution:
         import shutil
 
         from artver.ops.add import cache_path
+        from artver.ops.placement import check_tracked_path
 
         for out in stage.outs:
             if out.persist:
@@ -337,6 +344,9 @@ class _Execution:
             path = self.repo.root / out.path
             if not os.path.lexists(path):
                 continue
+            # Never delete through a link out of the repository (a directory above the
+            # output, or the output itself, that someone made a symlink).
+            check_tracked_path(self.repo, path, out.path, is_dir=path.is_dir())
             if out.cache:
                 cache_path(self.repo, path, out.path)
             if path.is_dir() and not path.is_symlink():
