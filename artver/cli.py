@@ -16,7 +16,7 @@ import typer
 
 from artver import __version__
 from artver.cli_options import JsonOpt
-from artver.errors import ArtverError, Interrupted
+from artver.errors import ArtverError, Interrupted, Terminated
 from artver.ui import human_size, out, plural
 
 app = typer.Typer(
@@ -271,13 +271,20 @@ def config(
     ] = False,
     unset: Annotated[bool, typer.Option("--unset", help="Remove the key.")] = False,
     json: JsonOpt = False,
+    show_secret: Annotated[
+        bool,
+        typer.Option("--show-secret", help="Print KEY's value even if it is a secret (one KEY)."),
+    ] = False,
 ) -> None:
-    """Read or set configuration (like `git config`)."""
+    """Read or set configuration (like `git config`); secrets are shown as ****."""
     from artver import config as cfg
+    from artver import redact
     from artver.errors import UsageError
 
     if global_ and local:
         raise UsageError("use only one of --global and --local")
+    if show_secret and (key is None or value is not None or unset):
+        raise UsageError("--show-secret reads one key: artver config --show-secret KEY")
     level = "global" if global_ else "local" if local else "repo"
     repo = None
     if level != "global" or key is None or value is None:
@@ -288,7 +295,7 @@ def config(
                 raise
     artver_dir = repo.artver_dir if repo is not None else None
     if key is None:
-        merged = cfg.Config.load(artver_dir).data
+        merged = redact.mask_config(cfg.Config.load(artver_dir).data)
         if json:
             out.json(merged)
         else:
@@ -301,7 +308,13 @@ def config(
 
             root = artver_dir.parent if artver_dir is not None else None
             check_config_key(root, key, None if unset else value, level)
-        if repo is not None:
+        if repo is not None and key.count(".") == 2 and key.startswith("remote."):
+            from artver.cli_remotes import print_notes
+            from artver.ops.remote_config import set_option
+
+            _, name, option = key.split(".")
+            print_notes(set_option(repo, name, option, None if unset else value, level))
+        elif repo is not None:
             repo.set_config(level, key, None if unset else value)
         else:
             cfg.set_value(cfg.level_path(artver_dir, level), key, None if unset else value)
@@ -312,7 +325,20 @@ def config(
     current = source.get(key)
     if current is None:
         raise ArtverError(f"{key} is not set" + (f" in the {level} config" if explicit else ""))
-    out.json(current) if json else out.result(_format_value(current))
+    if show_secret:
+        if isinstance(current, dict):
+            raise UsageError(f"--show-secret reads one key, and {key} is a section")
+        out.json(current, masked=False) if json else out.secret(_format_value(current))
+        return
+    shown = redact.mask_key(key, current)
+    if json:
+        out.json(shown)
+        return
+    for line in _flatten(shown, f"{key}.") if isinstance(shown, dict) else [_format_value(shown)]:
+        out.result(line)
+    if shown != current:
+        one = f"{key}.OPTION" if isinstance(shown, dict) else key
+        out.info(f"note: secrets are shown as {redact.MASK}; artver config --show-secret {one}")
 
 
 def _format_value(value: object) -> str:
@@ -353,13 +379,28 @@ def _interrupted(signum: int, frame: object) -> None:
     raise Interrupted("interrupted; nothing half-written was left behind")
 
 
+def _terminated(signum: int, frame: object) -> None:
+    # As Ctrl-C: a `kill` (or a CI job's timeout) must not leave temp files or stage
+    # processes behind either.
+    raise Terminated("terminated (SIGTERM); nothing half-written was left behind")
+
+
 # The other command groups register on the app defined above.
-from artver import cli_history, cli_hooks, cli_pipeline, cli_remotes  # noqa: E402
+from artver import (  # noqa: E402
+    cli_fsck,
+    cli_history,
+    cli_hooks,
+    cli_pipeline,
+    cli_remotes,
+    cli_verify,
+)
 
 cli_pipeline.register(app)
+cli_verify.register(app)
 cli_remotes.register(app)
 cli_history.register(app)
 cli_hooks.register(app)
+cli_fsck.register(app)
 
 
 def _command_name(info) -> str:
@@ -389,18 +430,35 @@ def _only_the_command_named(args: list[str]) -> None:
 def _print_traceback() -> None:
     import traceback
 
-    traceback.print_exc()
+    from artver.redact import mask_text
+
+    print(mask_text(traceback.format_exc()), end="", file=sys.stderr)
+
+
+def _log_libraries_masked() -> None:
+    """With -v, the storage libraries' own warnings go to stderr (for bug reports), with any
+    password or configured secret in them masked, as in every other line artver prints."""
+    import logging
+
+    from artver.redact import mask_text
+
+    class Masked(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return mask_text(super().format(record))
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(Masked(logging.BASIC_FORMAT))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
 
 
 def run() -> None:
     """Run the CLI with the one error guard."""
     signal.signal(signal.SIGINT, _interrupted)
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         args = _hoist_global_flags(sys.argv[1:])
         if "-v" in args or "--verbose" in args:
-            import logging
-
-            logging.basicConfig(level=logging.WARNING)  # libraries' own warnings, for bug reports
+            _log_libraries_masked()
         _only_the_command_named(args)
         app(args=args, prog_name="artver")
     except ArtverError as exc:

@@ -187,6 +187,11 @@ def gc(
     if dry_run:
         _print_plan(plan, listing=True)
         return
+    if result.temps_removed:
+        out.info(
+            f"Removed {plural(result.temps_removed, 'temp file')} "
+            f"({human_size(result.temp_bytes)}) that interrupted commands left."
+        )
     if plan.empty:
         out.info(f"Nothing to remove: everything in the cache is used by {plan.scope.describe()}.")
         return
@@ -217,6 +222,11 @@ def _print_plan(plan: Any, listing: bool) -> None:
     )
     if plan.remote_name is not None:
         out.info(f"{verb} {plural(len(plan.remote), 'object')} from remote {plan.remote_name}.")
+    if plan.temps and listing:
+        out.info(
+            f"Would remove {plural(len(plan.temps), 'temp file')} "
+            f"({human_size(plan.temp_bytes)}) that interrupted commands left."
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -89,12 +89,18 @@ def repro(
     no_run_cache: Annotated[
         bool, typer.Option("--no-run-cache", help="Never restore outputs of an earlier run.")
     ] = False,
+    hermetic: Annotated[
+        bool,
+        typer.Option("--hermetic", help="Run each stage with only its declared deps visible."),
+    ] = False,
 ) -> None:
     """Run stale stages in DAG order; independent stages in parallel with -j."""
     from artver.ops.repro import Options
     from artver.ops.repro import repro as do_repro
 
-    opts = Options(stages or [], force, downstream, dry_run, jobs, keep_going, not no_run_cache)
+    opts = Options(
+        stages or [], force, downstream, dry_run, jobs, keep_going, not no_run_cache, hermetic
+    )
     write_lock = threading.Lock()
 
     def on_line(stage: str, line: str) -> None:
@@ -114,6 +120,12 @@ def repro(
                 out.info(f"Stage {stage} failed")
             elif what == "skipped":
                 out.info(f"Skipped stage {stage}: {'; '.join(details)}")
+            elif what == "not deterministic":
+                for path in details:
+                    out.info(
+                        f"warning: stage {stage} is not deterministic: {path} changed with "
+                        "identical inputs"
+                    )
 
     outcomes = do_repro(_repo(), opts, on_event, on_line)
     if dry_run:

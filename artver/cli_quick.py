@@ -65,7 +65,8 @@ def _noop_push(remote: str | None, quiet: bool) -> int | None:
     if result is None:
         return None
     if not quiet:
+        from artver.redact import mask_text
         from artver.ui import transfer_summary
 
-        print(transfer_summary("Pushed", result), file=sys.stderr)
+        print(mask_text(transfer_summary("Pushed", result)), file=sys.stderr)
     return 0

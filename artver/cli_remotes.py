@@ -77,11 +77,18 @@ def remote_add(
     force: Annotated[bool, typer.Option("-f", "--force", help="Replace an existing one.")] = False,
     local: LocalOpt = False,
 ) -> None:
-    """Add a remote (its URL goes to .artver/config.yaml, or config.local.yaml with --local)."""
+    """Add a remote (its URL goes to .artver/config.yaml, or config.local.yaml with --local;
+    a password in it, only to config.local.yaml)."""
     from artver.ops.remote_config import add
 
-    add(_repo(), name, url, default, _level(local), force)
+    notes = add(_repo(), name, url, default, _level(local), force)
     out.info(f"Added remote {name} ({url})" + (" as the default" if default else ""))
+    print_notes(notes)
+
+
+def print_notes(notes: list[str]) -> None:
+    for note in notes:
+        out.info(f"note: {note}")
 
 
 @remote_app.command("list")
@@ -122,12 +129,12 @@ def remote_modify(
     local: LocalOpt = False,
     unset: Annotated[bool, typer.Option("--unset", help="Remove the option.")] = False,
 ) -> None:
-    """Set (or --unset) an option of a remote; secrets need --local."""
+    """Set (or --unset) an option of a remote; secrets go to config.local.yaml."""
     from artver.ops.remote_config import modify
 
     if (value is None) != unset:
         raise UsageError("give a VALUE, or --unset to remove the option")
-    modify(_repo(), name, option, value, _level(local))
+    print_notes(modify(_repo(), name, option, value, _level(local)))
 
 
 @remote_app.command("default")

@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from artver import redact
 from artver.errors import ConfigError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING: importing typing costs each command ~2 ms
@@ -52,22 +53,35 @@ def level_path(artver_dir: Path | None, level: str) -> Path:
     return artver_dir / ("config.local.yaml" if level == "local" else "config.yaml")
 
 
+def _read(path: Path) -> str:
+    """A config file's text, within its size limit (FileNotFoundError propagates)."""
+    from artver.safetext import CONFIG_MAX, BadText, read_text
+
+    try:
+        return read_text(path, CONFIG_MAX, "config")
+    except BadText as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
 def _load_yaml(path: Path, parse: Callable[[str, str], Any] | None = None) -> dict[str, Any]:
     """The mapping in a config file; `parse(key, text)` may replace plain YAML parsing (the
     repository's parse cache)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read(path)
     except FileNotFoundError:
         return {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     if all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
         return {}  # comments only: no parser needed
+    from artver.safetext import BadText
     from artver.yamlio import YAMLParseError, load_yaml
 
     try:
         data = parse(f"config:{path}", text) if parse else load_yaml(text)
-    except YAMLParseError as exc:
+    except (YAMLParseError, BadText) as exc:
         raise ConfigError(f"{path}: {exc}") from None
     if data is None:
         return {}
@@ -105,6 +119,7 @@ class Config:
         if artver_dir is not None:
             merged = _merge(merged, _load_yaml(artver_dir / "config.yaml", parse))
             merged = _merge(merged, _load_yaml(artver_dir / "config.local.yaml", parse))
+        redact.watch(merged)  # its secrets are masked in every message from now on
         return cls(merged)
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -144,6 +159,14 @@ class Config:
         return jobs
 
     @property
+    def hermetic(self) -> bool:
+        """`core.hermetic`: repro runs every stage with only its declared deps visible."""
+        raw = self.get("core.hermetic", False)
+        if not isinstance(raw, bool):
+            raise ConfigError(f"core.hermetic must be true or false; got {raw!r}")
+        return raw
+
+    @property
     def shared(self) -> str | None:
         raw = self.get("cache.shared")
         if raw not in (None, "group"):
@@ -165,12 +188,14 @@ KNOWN_KEYS = (
     "cache.type",
     "cache.dir",
     "cache.shared",
+    "core.hermetic",
     "core.jobs",
     "core.lock_wait",
     "core.remote",  # the default remote's name (`artver remote default NAME`)
 )
 CHECKS = {
     "cache.type": lambda c: c.link_types,
+    "core.hermetic": lambda c: c.hermetic,
     "core.jobs": lambda c: c.jobs,
     "core.lock_wait": lambda c: c.lock_wait,
     "cache.shared": lambda c: c.shared,
@@ -208,7 +233,15 @@ def set_value(path: Path, key: str, value: str | None) -> None:
     check_key(key)
     if value is not None and key in CHECKS:
         CHECKS[key](Config({parts[0]: {parts[1]: _coerce(value)}}))
-    doc = load_roundtrip(path.read_text(encoding="utf-8")) if path.exists() else None
+    doc = None
+    if path.exists():
+        from artver.safetext import BadText
+        from artver.yamlio import YAMLParseError
+
+        try:
+            doc = load_roundtrip(_read(path))
+        except (YAMLParseError, BadText) as exc:
+            raise ConfigError(f"{path}: {exc}") from None
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
@@ -250,9 +283,28 @@ def _drop_empty_sections(doc: dict, parts: list[str]) -> None:
 
 def load_level(artver_dir: Path | None, level: str) -> Config:
     """One config file alone, for `artver config --global KEY` and friends."""
-    return Config(_load_yaml(level_path(artver_dir, level)))
+    data = _load_yaml(level_path(artver_dir, level))
+    redact.watch(data)
+    return Config(data)
 
 
 def gpu_override() -> str | None:
     """ARTVER_GPUS: the GPUs artver may hand to stages (a count or a comma list of ids)."""
     return os.environ.get("ARTVER_GPUS")
+
+
+def stale_temp_age() -> float:
+    """ARTVER_STALE_TEMP_AGE: how many seconds a temp file of artver's must have gone untouched
+    before a later command deletes it as left behind (default an hour, `fsutil.STALE_TEMP_AGE`)."""
+    from artver.fsutil import STALE_TEMP_AGE
+
+    raw = os.environ.get("ARTVER_STALE_TEMP_AGE")
+    if raw is None:
+        return STALE_TEMP_AGE
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also refuses nan
+        raise ConfigError(f"ARTVER_STALE_TEMP_AGE must be a number of seconds >= 0; got {raw!r}")
+    return value

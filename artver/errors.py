@@ -88,3 +88,9 @@ class Interrupted(ArtverError):
     """Ctrl-C."""
 
     exit_code = 130
+
+
+class Terminated(Interrupted):
+    """SIGTERM: handled like Ctrl-C (temp files removed, stage processes stopped)."""
+
+    exit_code = 143

@@ -180,6 +180,10 @@ class History:
             raise RevisionError(f"{rev!r} does not exist: commit {sha[:12]} has no {which}")
         return parents[n - 1]
 
+    def parents(self, sha: str) -> list[str]:
+        """The parent SHAs of a commit (none for a root commit)."""
+        return self._parents(sha, sha[:12])
+
     def head(self) -> str | None:
         try:
             return self._peel(self._repo.refs[b"HEAD"])
@@ -231,6 +235,8 @@ class History:
             "sha": sha,
             "author": commit.author.decode("utf-8", "replace"),
             "time": commit.commit_time,
+            "author_time": commit.author_time,
+            "author_tz": commit.author_timezone,  # seconds east of UTC
             "message": commit.message.decode("utf-8", "replace").strip(),
         }
 

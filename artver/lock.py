@@ -31,7 +31,10 @@ def repo_lock(
     command: str,
     wait: float,
     on_wait: Callable[[str], None] | None = None,
-) -> Iterator[None]:
+) -> Iterator[int]:
+    """Hold the lock; yields its file descriptor. The flock belongs to the open file, so a
+    process that inherits the descriptor holds the lock too, until it exits (see
+    `stages.run`): the kernel releases it when the last descriptor of it closes."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = time.monotonic() + wait
@@ -54,7 +57,7 @@ def repo_lock(
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} ({command})\n".encode(), 0)
         try:
-            yield
+            yield fd
         finally:
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)

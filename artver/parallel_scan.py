@@ -26,6 +26,7 @@ from typing import NamedTuple
 from artver.config import usable_cores
 from artver.errors import PathError
 from artver.forked_map import can_fork, fork_child
+from artver.fsutil import is_temp_name, met_temp
 from artver.workspace import (
     DIR_FLAGS,
     EXEC_BITS,
@@ -178,7 +179,26 @@ def _top_level(root: str, split: str) -> tuple[Share, list[str], list[str]] | No
                     return None
     except OSError:
         return None
+    if _may_hold_temps(paths):
+        kept = [i for i, path in enumerate(paths) if not _is_temp(path.rpartition("/")[2], path)]
+        rels, paths = [rels[i] for i in kept], [paths[i] for i in kept]
     return subdirs, rels, paths
+
+
+def _may_hold_temps(names: list[str]) -> bool:
+    """Whether a name in `names` ends in `.tmp`, told at C speed (a join, not a loop): this
+    runs for every directory of every no-op check."""
+    joined = "\0".join(names)
+    return ".tmp\0" in joined or joined.endswith(".tmp")
+
+
+def _is_temp(name: str, path: str) -> bool:
+    """A temp file of artver's is no file of the tree (as in `scan_subtree`); deleted when
+    stale."""
+    if not is_temp_name(name):
+        return False
+    met_temp(path)
+    return True
 
 
 def _key(st: os.stat_result) -> tuple[int, int]:
@@ -224,7 +244,10 @@ def _subtree_numbers(
         dirpath, prefix, ancestors = stack.pop()
         dir_fd = os.open(dirpath, DIR_FLAGS)
         try:
-            for name in os.listdir(dir_fd):
+            names = os.listdir(dir_fd)
+            if _may_hold_temps(names):
+                names = [n for n in names if not _is_temp(n, f"{dirpath}/{n}")]
+            for name in names:
                 st = stat(name, dir_fd=dir_fd)
                 mode = st.st_mode
                 if stat_mod.S_IFMT(mode) == stat_mod.S_IFREG:

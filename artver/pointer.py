@@ -120,11 +120,13 @@ def load(
     path: Path, display: str | None = None, load_yaml: Callable[[str], Any] | None = None
 ) -> Pointer:
     """The pointer file at `path`; `load_yaml` may replace plain YAML parsing (by a cache)."""
+    from artver.safetext import POINTER_MAX, BadText, read_text
+
     where = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise PointerError(where, "it is not UTF-8 text") from None
+        text = read_text(path, POINTER_MAX, "pointer")
+    except BadText as exc:
+        raise PointerError(where, str(exc)) from None
     except OSError as exc:
         raise PointerError(where, exc.strerror or str(exc)) from None
     return parse(text, path, where, load_yaml)
@@ -159,6 +161,12 @@ def parse(
     text: str, path: Path, where: str, load_yaml: Callable[[str], Any] | None = None
 ) -> Pointer:
     """A pointer from its YAML text (a file in the workspace, or a blob at a Git revision)."""
+    from artver.safetext import POINTER_MAX, BadText, check_text
+
+    try:
+        text = check_text(text, POINTER_MAX, "pointer")
+    except BadText as exc:
+        raise PointerError(where, str(exc)) from None
     canonical = _canonical(text, path)
     if canonical is not None:
         return canonical
@@ -169,6 +177,8 @@ def parse(
         data = (load_yaml or plain_yaml)(text)
     except YAMLParseError as exc:
         raise PointerError(where, f"bad YAML at {exc}") from None
+    except BadText as exc:
+        raise PointerError(where, str(exc)) from None
     if not isinstance(data, dict) or "outs" not in data:
         raise PointerError(where, "expected a mapping with an 'outs' list")
     outs = data["outs"]

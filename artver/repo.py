@@ -159,7 +159,11 @@ class Repo:
         return state
 
     @contextmanager
-    def lock(self, command: str) -> Iterator[None]:
+    def lock(self, command: str, sweep: bool = True) -> Iterator[int]:
+        """Hold the repository lock (`artver.lock`); yields the lock file's descriptor, which
+        a process that must keep the repository locked after this one dies may inherit.
+        With `sweep`, the stale temp files in the cache's `tmp/` go first."""
+
         def waiting(holder: str) -> None:
             from artver import early_scan
 
@@ -167,8 +171,20 @@ class Repo:
             if self.on_lock_wait is not None:
                 self.on_lock_wait(holder)
 
-        with repo_lock(self.artver_dir / "lock", command, self.config.lock_wait, waiting):
-            yield
+        with repo_lock(self.artver_dir / "lock", command, self.config.lock_wait, waiting) as fd:
+            if sweep:
+                self._sweep_cache_tmp()
+            yield fd
+
+    def _sweep_cache_tmp(self) -> None:
+        """Delete the temp files killed commands left in the cache's `tmp/` (a large file half
+        pulled or added) once stale (`fsutil.is_stale`): one listing per locked command."""
+        import time
+
+        from artver.config import stale_temp_age
+        from artver.fsutil import sweep_temps
+
+        sweep_temps(os.path.join(self.cache_dir, "tmp"), time.time(), stale_temp_age())
 
     def close(self) -> None:
         if "state" in self.__dict__:
@@ -208,6 +224,7 @@ class Repo:
     def _walk_metadata(self) -> Iterator[Path]:
         import time
 
+        from artver.config import stale_temp_age
         from artver.metadata_walk import walk
 
         remembered = self._remembered_walk()
@@ -217,6 +234,7 @@ class Repo:
             SKIP_DIRS,
             remembered if remembered is not None else {},
             time.time_ns(),
+            stale_temp_age(),  # temp files a killed command left beside pointers go
         )
         if remembered is not None and fresh != remembered:
             with contextlib.suppress(sqlite3.Error):

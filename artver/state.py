@@ -30,6 +30,10 @@ SCHEMA_VERSION = 7
 # within the filesystem's timestamp granularity without its stat changing: never trust it.
 RACY_WINDOW_NS = 100_000_000
 MISSING = object()
+# Kept with each remembered parse, bumped when parsing changes what it accepts or returns: a
+# parse an older artver remembered (before the YAML nesting and alias bounds) must not let a
+# file skip today's checks.
+PARSED_VERSION = "/p2"
 
 
 Known = namedtuple("Known", "inode mtime_ns size oid")  # what a file's stat last hashed to
@@ -149,7 +153,10 @@ class StateDB:
             return None
         import json  # here, not at the top: most commands never read a value
 
-        return json.loads(row[0])
+        try:
+            return json.loads(row[0])
+        except (TypeError, ValueError, RecursionError):
+            return None  # a damaged row: as if never remembered (artver writes it again)
 
     def set_value(self, key: str, value: Any) -> None:
         import json
@@ -167,9 +174,12 @@ class StateDB:
         row = self.conn.execute(
             "SELECT digest, data FROM parsed WHERE path = ?", (path,)
         ).fetchone()
-        if row is None or row[0] != digest:
+        if row is None or row[0] != digest + PARSED_VERSION:
             return MISSING
-        return marshal.loads(row[1])
+        try:
+            return marshal.loads(row[1])
+        except (EOFError, TypeError, ValueError):
+            return MISSING  # a damaged row: parse the file again
 
     def save_parsed(self, path: str, digest: str, data: Any) -> None:
         try:
@@ -178,7 +188,7 @@ class StateDB:
             return  # holds a type marshal cannot store (a YAML date, say): parse each time
         self.conn.execute(
             "INSERT OR REPLACE INTO parsed (path, digest, data) VALUES (?, ?, ?)",
-            (path, digest, blob),
+            (path, digest + PARSED_VERSION, blob),
         )
 
     def save_parsed_many(self, rows: Iterable[tuple[str, str, Any]]) -> None:

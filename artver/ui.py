@@ -1,5 +1,9 @@
 """Terminal output: messages on stderr, results on stdout, progress bars only on a terminal.
 
+Every line goes through `artver.redact.mask_text` first: a URL's password, or the value of a
+configured secret, is printed as **** whatever command or error produced it. Only `secret`
+prints a value as it is (`artver config --show-secret KEY`).
+
 rich is imported only when a bar or a table is actually drawn.
 """
 
@@ -9,6 +13,7 @@ import sys
 import threading
 
 from artver.progress import Progress
+from artver.redact import mask_text
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING: importing typing costs each command ~2 ms
 if TYPE_CHECKING:
@@ -22,23 +27,29 @@ class Output:
 
     def result(self, text: str = "") -> None:
         """What the command produced (stdout); printed even with -q."""
+        print(mask_text(text))
+
+    def secret(self, text: str) -> None:
+        """A secret the user asked to see (stdout), unmasked."""
         print(text)
 
     def info(self, text: str) -> None:
         """Commentary (stderr); silent with -q."""
         if not self.quiet:
-            print(text, file=sys.stderr)
+            print(mask_text(text), file=sys.stderr)
 
     def error(self, text: str) -> None:
-        print(f"error: {text}", file=sys.stderr)
+        print(f"error: {mask_text(text)}", file=sys.stderr)
 
-    def json(self, data: Any) -> None:
+    def json(self, data: Any, masked: bool = True) -> None:
         """Indented for a person at a terminal; one line for a program (as `gh` does), which
-        lets the json module use its C encoder: 5x faster on a 500-file diff."""
+        lets the json module use its C encoder: 5x faster on a 500-file diff. `masked=False`
+        only for a secret the user asked to see."""
         import json  # here: the quick `push` (artver.cli_quick) prints through this module
 
         indent = 2 if sys.stdout.isatty() else None
-        print(json.dumps(data, indent=indent, sort_keys=True, default=str))
+        text = json.dumps(data, indent=indent, sort_keys=True, default=str)
+        print(mask_text(text) if masked else text)
 
     def progress(self) -> Progress:
         if self.quiet or not sys.stderr.isatty():
@@ -51,14 +62,15 @@ class Output:
                 max(len(str(x)) for x in [c, *(r[i] for r in rows)]) for i, c in enumerate(columns)
             ]
             for row in [columns, *rows]:
-                print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+                line = "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True))
+                print(mask_text(line.rstrip()))
             return
         from rich.console import Console
         from rich.table import Table
 
         table = Table(*columns, box=None, header_style="bold")
         for row in rows:
-            table.add_row(*[str(v) for v in row])
+            table.add_row(*[mask_text(str(v)) for v in row])
         Console().print(table)
 
 

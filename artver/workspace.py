@@ -17,6 +17,7 @@ from typing import NamedTuple, TypeVar
 
 from artver.cache.hashing import hash_bytes, hash_file
 from artver.errors import ArtverError, PathError
+from artver.fsutil import is_temp_name, met_temp
 from artver.progress import NO_PROGRESS, Progress
 from artver.state import Known, StateDB
 
@@ -75,8 +76,8 @@ def split_point(root: str) -> str:
     split, path = "", root
     while True:
         try:
-            with os.scandir(path) as listing:
-                first_two = list(islice(listing, 2))
+            with os.scandir(path) as listing:  # temp files of artver's are no entries
+                first_two = list(islice((e for e in listing if not is_temp_name(e.name)), 2))
         except OSError:
             return split
         if len(first_two) != 1 or not first_two[0].is_dir(follow_symlinks=False):
@@ -193,6 +194,9 @@ def scan_subtree(
                 try:
                     st = entry.stat()
                 except FileNotFoundError:
+                    if is_temp_name(name):  # a symlinked checkout's temp, object since gone
+                        met_temp(f"{dirpath}/{name}")
+                        continue
                     if entry.is_symlink():
                         raise PathError(f"{display}/{prefix}{name}", "broken symlink") from None
                     continue  # deleted while we looked
@@ -204,6 +208,13 @@ def scan_subtree(
                         raise outside_link_error(f"{display}/{prefix}{name}", real)
                 mode = st.st_mode
                 if stat_mod.S_IFMT(mode) == stat_mod.S_IFREG:
+                    # A temp file of artver's (a killed command's, or one writing now) is never
+                    # listed, so never reported, recorded or fingerprinted; deleted when stale.
+                    # `< "/"` first, the cheapest test: only names starting with "." (or rarer
+                    # punctuation) sort before "/".
+                    if name < "/" and is_temp_name(name):
+                        met_temp(f"{dirpath}/{name}")
+                        continue
                     fields = (
                         prefix + name,
                         f"{dirpath}/{name}",

@@ -26,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+import group_fsck  # noqa: F401 - registers the `fsck` group
 import group_history  # noqa: F401 - registers the `history` group
 import group_pipelines  # noqa: F401  (registers the pipeline, wide and plan groups)
 import group_remotes  # noqa: F401 - registers the `remotes` group

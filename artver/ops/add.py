@@ -69,6 +69,10 @@ def validate(repo: Repo, path: Path, shown: str, cwd: Path) -> None:
         raise PathError(shown, "is a pointer file; name the data it tracks instead")
     if not os.path.lexists(path):
         raise PathError(shown, "no such file or directory")
+    pointer_file = pointer_path_for(path)
+    if os.path.isdir(pointer_file) and not os.path.islink(pointer_file):
+        # Checked before anything is cached: the pointer file could never be written.
+        raise PathError(shown, f"its pointer file {repo.display(pointer_file, cwd)} is a directory")
     ancestor = tracking_ancestor(repo, path)
     if ancestor is not None:
         owner = repo.rel(ancestor)  # repo-relative: from a subdirectory `..` would say nothing

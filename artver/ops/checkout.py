@@ -128,6 +128,17 @@ def _prune_empty_dirs(root: Path, deleted: list[str], keep_root: bool) -> None:
             pass  # not empty: it holds something we were not asked to remove
 
 
+def _sweep_beside(path: Path) -> None:
+    """Delete the temp files that killed checkouts of the file `path` left beside it, once
+    stale (`fsutil.is_stale`)."""
+    import time
+
+    from artver.config import stale_temp_age
+    from artver.fsutil import sweep_temps
+
+    sweep_temps(str(path.parent), time.time(), stale_temp_age(), of=path.name)
+
+
 def restore(
     repo: Repo, targets: list[Target], force: bool = False, relink: bool = False
 ) -> CheckoutResult:
@@ -170,6 +181,8 @@ def restore(
         if lost:
             raise WouldLoseDataError(lost)
     for job in jobs:
+        if not job.target.out.is_dir:  # a directory's are dealt with as it is listed
+            _sweep_beside(job.target.path)
         _apply(repo, job)
         result.counts.update(c.typ for c in job.changes)
         result.artifacts_changed.append(job.shown)

@@ -1,4 +1,8 @@
-"""`artver doctor`: what a bug report needs — versions, cache, link type, remotes, platform."""
+"""`artver doctor`: what a bug report needs — versions, cache, link type, remotes, platform.
+
+A bug report gets pasted in public: remote URLs are shown without their passwords, and secrets
+found in the committed config file are named (never shown) so that they can be moved out.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from artver import __version__
+from artver import __version__, redact
+from artver.config import load_level
 from artver.errors import ArtverError
 from artver.fsutil import temp_name, unlink_quietly
 from artver.repo import Repo
@@ -74,8 +79,12 @@ def doctor(start: Path) -> dict:
     usage = shutil.disk_usage(repo.cache_dir if repo.cache_dir.exists() else repo.artver_dir)
     info["cache"]["free space"] = usage.free
     remotes = repo.config.get("remote") or {}
-    info["remotes"] = {name: (conf or {}).get("url") for name, conf in remotes.items()}
+    info["remotes"] = {
+        name: redact.mask_value("url", (conf or {}).get("url")) for name, conf in remotes.items()
+    }
     info["default remote"] = repo.config.get("core.remote")
+    committed = redact.secret_keys_in(load_level(repo.artver_dir, "repo").data)
+    info["secrets in config.yaml"] = ", ".join(committed) or None
     info["jobs"] = repo.config.jobs
     info["filesystem"] = _fs_type(repo.root)
     return info

@@ -5,17 +5,22 @@ set: the workspace (pointer files and locks on disk, committed or not, and anyth
 workspace symlink points at) is always in scope; branches, tags or every commit are
 added on request. A directory keeps its manifest and every file the manifest lists.
 With `--cloud`, the remote is listed before anything local is touched, so an unreachable
-remote stops the whole command with nothing deleted.
+remote stops the whole command with nothing deleted. Temp files that killed commands left in
+the cache (and, with `--cloud`, on a directory remote) go too, once untouched for
+`ARTVER_STALE_TEMP_AGE` seconds (an hour): a younger one may be a concurrent writer's.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from artver.cache.hashing import is_valid_oid
+from artver.config import stale_temp_age
 from artver.errors import ArtverError, UsageError
+from artver.fsutil import is_stale, is_temp_name, sweep_paths
 from artver.ops.manifests import ManifestSource
 from artver.ops.revisions import Revisions, Tracked, tracked_in_workspace
 from artver.repo import Repo
@@ -51,6 +56,13 @@ class Plan:
     remote: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     shared_cache: bool = False  # the cache may serve other repositories too
+    # Temp files killed commands left (path -> size), in the cache and on a directory remote:
+    # no one's data, so they go without asking, unless the user declines the objects.
+    temps: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def temp_bytes(self) -> int:
+        return sum(self.temps.values())
 
     @property
     def local_bytes(self) -> int:
@@ -68,6 +80,8 @@ class Result:
     freed: int = 0
     deleted_remote: int = 0
     runs_dropped: int = 0
+    temps_removed: int = 0
+    temp_bytes: int = 0
     done: bool = False
 
 
@@ -76,8 +90,9 @@ def unreferenced(present: Iterable[str], referenced: set[str]) -> list[str]:
     return sorted(oid for oid in present if oid not in referenced)
 
 
-def cached_objects(cache_dir: str) -> dict[str, int]:
-    """{oid: size} of every object in the cache (`<2>/<30>[.dir]`; runs/ and tmp/ skipped)."""
+def cached_objects(cache_dir: str, temps: list[str] | None = None) -> dict[str, int]:
+    """{oid: size} of every object in the cache (`<2>/<30>[.dir]`; runs/ and tmp/ skipped).
+    The temp files met in the shards (`add` writes small objects there) go to `temps`."""
     found: dict[str, int] = {}
     try:
         shards = [e for e in os.scandir(cache_dir) if len(e.name) == 2 and e.is_dir()]
@@ -88,6 +103,40 @@ def cached_objects(cache_dir: str) -> dict[str, int]:
             oid = shard.name + entry.name
             if is_valid_oid(oid) and entry.is_file(follow_symlinks=False):
                 found[oid] = entry.stat(follow_symlinks=False).st_size
+            elif temps is not None and is_temp_name(entry.name):
+                temps.append(entry.path)
+    return found
+
+
+def cache_temps(cache_dir: str) -> list[str]:
+    """The temp files in the cache's `tmp/` and run-cache shards (`runs/<2>/`); those in the
+    object shards are found by `cached_objects`."""
+    folders = [os.path.join(cache_dir, "tmp")]
+    try:
+        with os.scandir(os.path.join(cache_dir, "runs")) as shards:
+            folders += [e.path for e in shards if len(e.name) == 2 and e.is_dir()]
+    except OSError:
+        pass
+    found = []
+    for folder in folders:
+        try:
+            with os.scandir(folder) as entries:
+                found += [e.path for e in entries if is_temp_name(e.name)]
+        except OSError:
+            continue
+    return found
+
+
+def stale_temps(paths: list[str], now: float, max_age: float) -> dict[str, int]:
+    """{path: size} of those temp files at `paths` that were left behind (`is_stale`)."""
+    found = {}
+    for path in paths:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if is_stale(st, now, max_age):
+            found[path] = st.st_size
     return found
 
 
@@ -107,7 +156,7 @@ def gc(
             hint="Use -w/--workspace, --all-branches, --all-tags or --all-commits "
             "(see `artver gc --help`).",
         )
-    with repo.lock("artver gc"):
+    with repo.lock("artver gc", sweep=False):  # its own sweep, after the plan
         remote = None
         manifests = ManifestSource(repo, remote_name, use_remote=cloud)
         if cloud:
@@ -117,15 +166,24 @@ def gc(
             remote = open_remote(repo.config, remote_name, repo.root)
             on_remote = guard_remote(remote, remote.list_all)  # unreachable: stop here
         keep, warnings = referenced(repo, scope, manifests)
-        local = cached_objects(str(repo.cache_dir))
+        temps = cache_temps(str(repo.cache_dir))
+        local = cached_objects(str(repo.cache_dir), temps)
         going = {oid: local[oid] for oid in unreferenced(local, keep)}
         plan = Plan(scope, len(local) - len(going), going, warnings=warnings)
         plan.shared_cache = bool(repo.config.get("cache.dir"))
         if remote is not None:
             plan.remote_name = remote.name
             plan.remote = unreferenced(on_remote, keep)
+            temps += remote.temps_seen
+        max_age = stale_temp_age()
+        plan.temps = stale_temps(temps, time.time(), max_age)
         result = Result(plan)
-        if dry_run or plan.empty or not confirm(plan):
+        if dry_run or (not plan.empty and not confirm(plan)):
+            return result
+        # Checked again as they go: one touched since the plan is in use after all.
+        swept = sweep_paths(list(plan.temps), time.time(), max_age)
+        result.temps_removed, result.temp_bytes = swept
+        if plan.empty:
             return result
         if remote is not None:
             _delete_on_remote(repo, remote, plan.remote)

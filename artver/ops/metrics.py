@@ -8,6 +8,7 @@ from typing import Any
 from artver.errors import ArtverError
 from artver.ops.pipeline import Observer, load
 from artver.repo import Repo
+from artver.safetext import PARAMS_MAX, PIPELINE_MAX, BadText, decode
 from artver.stages.params import (
     MISSING,
     ParamsError,
@@ -95,7 +96,7 @@ class _Source:
 
     def stages(self) -> list[Any]:
         from artver.repo import PIPELINE_FILE
-        from artver.stages.schema import parse_file
+        from artver.stages.schema import PipelineError, parse_file
 
         if self.commit is None:
             files = [self.repo.rel(p) for p in self.repo.pipeline_files()]
@@ -106,7 +107,11 @@ class _Source:
         for rel in files:
             data = self.read(rel)
             if data is not None:
-                stages += parse_file(data.decode("utf-8", "replace"), rel)
+                try:
+                    text = decode(data, PIPELINE_MAX, "pipeline")
+                except BadText as exc:
+                    raise PipelineError(f"{rel} ({self.label}): {exc}") from None
+                stages += parse_file(text, rel)
         return stages
 
     def cached(self, path: str) -> bytes | None:
@@ -131,7 +136,12 @@ class _Source:
             data = self.cached(path)
         if data is None:
             return None
-        return parse_params_text(data.decode("utf-8", "replace"), f"{path} ({self.label})", kind)
+        where = f"{path} ({self.label})"
+        try:
+            text = decode(data, PARAMS_MAX, kind)
+        except BadText as exc:
+            raise ParamsError(f"{kind} file {where}: {exc}") from None
+        return parse_params_text(text, path, kind, where)
 
 
 def _workspace_tracked(repo: Repo) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from artver.errors import ArtverError
 from artver.ops.snapshot import take
 from artver.pointer import Output
 from artver.repo import Repo
+from artver.safetext import PIPELINE_MAX, BadText, read_text
 from artver.stages.envprint import env_record, find_python, probe_python, python_stamp
 from artver.stages.lock import LockEntry, Recorded, read_lock
 from artver.stages.params import MISSING, ParamsError, load_params_file, lookup
@@ -44,9 +45,11 @@ def load(repo: Repo) -> Loaded:
     for path in repo.pipeline_files():
         rel = repo.rel(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_text(path, PIPELINE_MAX, "pipeline")
+        except BadText as exc:
+            raise PipelineError(f"{rel}: {exc}") from None
         except OSError as exc:
-            raise PipelineError(f"cannot read {rel}: {exc.strerror}") from None
+            raise PipelineError(f"cannot read {rel}: {exc.strerror or exc}") from None
         doc = repo.parse_remembered(rel, text, lambda t, rel=rel: load_document(t, rel))
         stages += parse_file(text, rel, doc)
         locks[rel] = read_lock(

@@ -57,7 +57,16 @@ class Outcome:
 
 
 class Options:
-    __slots__ = ("downstream", "dry_run", "force", "jobs", "keep_going", "run_cache", "targets")
+    __slots__ = (
+        "downstream",
+        "dry_run",
+        "force",
+        "hermetic",
+        "jobs",
+        "keep_going",
+        "run_cache",
+        "targets",
+    )
 
     def __init__(
         self,
@@ -68,7 +77,9 @@ class Options:
         jobs: int = 1,
         keep_going: bool = False,
         run_cache: bool = True,
+        hermetic: bool = False,
     ) -> None:
+        self.hermetic = hermetic  # run each stage with only its declared deps (hermetic_repro)
         self.targets = [] if targets is None else targets
         self.force = force
         self.downstream = downstream
@@ -160,8 +171,17 @@ def plan(repo: Repo, loaded: Loaded, names: list[str], force: bool) -> list[Outc
 
 
 class _Execution:
-    def __init__(self, repo: Repo, loaded: Loaded, opts: Options, events: Events, on_line):
+    def __init__(
+        self,
+        repo: Repo,
+        loaded: Loaded,
+        opts: Options,
+        events: Events,
+        on_line,
+        lock_fd: int | None = None,
+    ):
         self.repo = repo
+        self.lock_fd = lock_fd  # the repository lock, which stage processes must not outlive
         self.loaded = loaded
         self.opts = opts
         self.events = events
@@ -169,12 +189,13 @@ class _Execution:
         self.on_line = on_line
         self.outcomes: dict[str, Outcome] = {}
         self.started: dict[str, tuple[Observed, list[str]]] = {}
+        self.hermetic = _hermetic(repo, opts)
 
     @cached_property
     def runner(self) -> Runner:
         from artver.stages.run import Runner
 
-        return Runner(self.on_line)
+        return Runner(self.on_line, self.lock_fd)
 
     @cached_property
     def pool(self) -> ResourcePool:
@@ -239,6 +260,11 @@ class _Execution:
             if self.running:
                 self.runner.stop_all()
             raise
+        finally:
+            if "runner" in self.__dict__:
+                self.runner.close()
+            if self.hermetic is not None:
+                self.hermetic.close()
         for name in names:
             self.outcomes.setdefault(name, Outcome(name, SKIPPED, ["stopped after a failure"]))
             outcome = self.outcomes[name]
@@ -267,9 +293,12 @@ class _Execution:
         if gpus is None:
             return False
         self._remove_outputs(stage)
+        cwd = self.repo.root / stage.wdir
+        if self.hermetic is not None:
+            cwd = self.hermetic.prepare(stage, observed)
         self.started[name] = (observed, gpus)
         self.events(name, "running", reasons)
-        self.runner.start(name, stage.cmd, self.repo.root / stage.wdir, _child_env(stage, gpus))
+        self.runner.start(name, stage.cmd, cwd, _child_env(stage, gpus))
         return True
 
     def _finish(self, done: Finished) -> bool:
@@ -279,8 +308,11 @@ class _Execution:
         self.pool.give_back(stage.resources, gpus)
         for out in stage.outs:
             self.observer.forget(out.path)
+        why = []  # with --hermetic: the dep to declare, when it read an undeclared file
+        if self.hermetic is not None:
+            why = self.hermetic.finish(stage, done.returncode, done.tail)
         if done.returncode != 0:
-            self.outcomes[done.name] = Outcome(done.name, FAILED, [], done.returncode, done.tail)
+            self.outcomes[done.name] = Outcome(done.name, FAILED, why, done.returncode, done.tail)
             self.events(done.name, FAILED, done.tail)
             return True
         absent = [o.path for o in stage.outs if not os.path.lexists(self.repo.root / o.path)]
@@ -289,14 +321,22 @@ class _Execution:
             self.outcomes[done.name] = Outcome(done.name, FAILED, [message], 0, done.tail)
             self.events(done.name, FAILED, [message])
             return True
-        self._record(stage, observed)
+        previous = self.loaded.entry(stage)
+        entry = self._record(stage, observed)
+        from artver.stages.determinism import changed_with_same_inputs
+
+        changed = changed_with_same_inputs(stage, previous, entry)
+        if changed:  # `repro -f`, or a run-cache miss, on exactly the recorded inputs
+            self.events(done.name, "not deterministic", changed)
         self.outcomes[done.name] = Outcome(done.name, RAN)
         self.events(done.name, RAN, [])
         return False
 
     # -- recording ----------------------------------------------------------------------------
-    def _record(self, stage: Stage, observed: Observed, outs: list[Recorded] | None = None):
-        record_stage(
+    def _record(
+        self, stage: Stage, observed: Observed, outs: list[Recorded] | None = None
+    ) -> LockEntry:
+        return record_stage(
             self.repo, self.loaded, self.observer, stage, observed, outs, self.opts.run_cache
         )
 
@@ -425,6 +465,15 @@ def _run_cacheable(stage: Stage) -> bool:
     )
 
 
+def _hermetic(repo: Repo, opts: Options):
+    """The scratch directories of `--hermetic` (or `core.hermetic: true`); None otherwise."""
+    if not (opts.hermetic or repo.config.hermetic):
+        return None
+    from artver.ops.hermetic_repro import HermeticRepro
+
+    return HermeticRepro(repo)
+
+
 def _gpu_override() -> str | None:
     from artver.config import gpu_override
 
@@ -443,14 +492,14 @@ def _child_env(stage: Stage, gpus: list[str]) -> dict[str, str]:
 
 
 def repro(repo: Repo, opts: Options, events: Events, on_line) -> list[Outcome]:
-    with repo.lock("artver repro"), repo.state.deferred():
+    with repo.lock("artver repro") as lock_fd, repo.state.deferred():
         loaded = load(repo)
         names = _selection(loaded, opts)
         _check_inputs(repo, loaded, names)
         if opts.dry_run:
             return plan(repo, loaded, names, opts.force)
         try:
-            outcomes = _Execution(repo, loaded, opts, events, on_line).run(names)
+            outcomes = _Execution(repo, loaded, opts, events, on_line, lock_fd).run(names)
         finally:
             # The next command reads these locks: give it their parse, not the YAML parser.
             for file, text in loaded.written.items():
@@ -458,8 +507,10 @@ def repro(repo: Repo, opts: Options, events: Events, on_line) -> list[Outcome]:
     failed = [o for o in outcomes if o.status == FAILED]
     if failed:
         first = failed[0]
-        detail = (
-            f"exited with code {first.returncode}" if first.returncode else "; ".join(first.reasons)
+        detail = "; ".join(
+            [f"exited with code {first.returncode}", *first.reasons]
+            if first.returncode
+            else first.reasons
         )
         tail = "\n".join(f"  | {line}" for line in first.tail[-10:])
         others = f" ({len(failed) - 1} more failed)" if len(failed) > 1 else ""

@@ -17,6 +17,7 @@ from artver import pointer as pointers
 from artver.errors import ArtverError
 from artver.history import Commit, History, RevisionError, open_history
 from artver.repo import PIPELINE_FILE, Repo
+from artver.safetext import LOCK_MAX, POINTER_MAX, BadText, decode, read_text
 from artver.stages.lock import LOCK_NAME, LockFileError, lock_path_for, parse_lock
 from artver.state import MISSING
 
@@ -141,10 +142,13 @@ class Revisions:
             self._parsed[key] = [Tracked(*row) for row in rows]
             return self._parsed[key]
         where = f"{path} at {commit.label} (commit {commit.sha[:8]})"
+        limit, kind = (LOCK_MAX, "lock") if is_lock else (POINTER_MAX, "pointer")
         try:
-            text = self.history.blob(blob).decode("utf-8")
-        except UnicodeDecodeError:
-            raise pointers.PointerError(where, "it is not UTF-8 text") from None
+            text = decode(self.history.blob(blob), limit, kind)
+        except BadText as exc:
+            if is_lock:
+                raise LockFileError(f"invalid lock file {where}: {exc}") from None
+            raise pointers.PointerError(where, str(exc)) from None
         parsed = lock_outputs(text, path, where) if is_lock else pointer_outputs(text, path, where)
         self._parsed[key] = parsed
         rows = [(t.path, t.oid, t.size, t.nfiles, t.cached, t.source) for t in parsed]
@@ -153,6 +157,11 @@ class Revisions:
 
     def read(self, commit: Commit, path: str) -> bytes | None:
         return self.history.read(commit.sha, path)
+
+    def recorded_by(self, commit: Commit, path: str, blob: bytes) -> list[Tracked]:
+        """What one pointer file or lock (the blob at `path` in `commit`) records, parsed
+        once per blob like everything `tracked_at` reads."""
+        return self._parse(commit, path, blob, posixpath.basename(path) == LOCK_NAME)
 
 
 def pointer_outputs(text: str, rel: str, where: str) -> list[Tracked]:
@@ -191,11 +200,13 @@ def tracked_in_workspace(repo: Repo) -> dict[str, Tracked]:
     for pipeline_file in repo.pipeline_files():
         rel = lock_path_for(repo.rel(pipeline_file))
         try:
-            text = (repo.root / rel).read_text(encoding="utf-8")
+            text = read_text(repo.root / rel, LOCK_MAX, "lock")
         except FileNotFoundError:
             continue
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ArtverError(f"cannot read {rel}: {exc}") from None
+        except BadText as exc:
+            raise LockFileError(f"invalid lock file {rel}: {exc}") from None
+        except OSError as exc:
+            raise ArtverError(f"cannot read {rel}: {exc.strerror or exc}") from None
         for item in lock_outputs(text, rel, rel):
             found[item.path] = item
     return found

@@ -34,23 +34,46 @@ def _params_spec(items: list[str]) -> list[Any]:
     return spec
 
 
+def _read_roundtrip(path: Path, rel: str) -> Any:
+    """The artver.yaml at `path` as an editable document (None: absent or empty)."""
+    from artver.safetext import PIPELINE_MAX, BadText, read_text
+    from artver.stages.schema import PipelineError
+    from artver.yamlio import YAMLParseError, load_roundtrip
+
+    try:
+        text = read_text(path, PIPELINE_MAX, "pipeline")
+        doc = load_roundtrip(text) if text.strip() else None
+    except FileNotFoundError:
+        return None
+    except YAMLParseError as exc:
+        raise PipelineError(f"{rel}: invalid YAML at {exc}") from None
+    except BadText as exc:
+        raise PipelineError(f"{rel}: {exc}") from None
+    except OSError as exc:
+        raise PipelineError(f"cannot read {rel}: {exc.strerror or exc}") from None
+    if doc is not None and not isinstance(doc, dict):
+        raise PipelineError(f"{rel}: expected a mapping with a 'stages' section")
+    return doc
+
+
 def add_stage(repo: Repo, new: NewStage, cwd: Path, force: bool = False) -> Path:
     """Append (or with `force` replace) a stage in the artver.yaml of `cwd`, keeping the
     file's comments and order; the whole pipeline is checked before anything is written."""
     from artver.ops.pipeline import load
     from artver.stages.graph import Pipeline
-    from artver.stages.schema import parse_file
-    from artver.yamlio import dump_roundtrip, load_roundtrip
+    from artver.stages.schema import PipelineError, parse_file
+    from artver.yamlio import dump_roundtrip
 
     path = cwd / PIPELINE_FILE
     repo.check_inside(path, PIPELINE_FILE)
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    doc = load_roundtrip(text) if text.strip() else None
+    doc = _read_roundtrip(path, repo.rel(path))
     if doc is None:
         doc = {"stages": {}}
     stages = doc.setdefault("stages", {})
     if stages is None:
         stages = doc["stages"] = {}
+    if not isinstance(stages, dict):
+        raise PipelineError(f"{repo.rel(path)}: 'stages' must be a mapping of stage names")
     if new.name in stages and not force:
         raise ArtverError(
             f"stage {new.name} already exists in {repo.display(path, cwd)}",

@@ -395,6 +395,7 @@ def push(
     if sel.run_cache:  # after the outputs they point at, like manifests after their files
         result.runs = _push_runs(repo, remote)
     result.nbytes = sum(sizes.get(o, 0) for o in outcome.done)
+    sweep_remote_temps(remote)  # those a killed push left, where the listings met them
     if outcome.missing:  # vanished from the cache while we pushed
         for oid in outcome.missing:
             not_local[owners.get(oid, oid)].append(oid)
@@ -402,6 +403,18 @@ def push(
         repo.state.forget_complete()  # see checkout: the next add re-checks every object
         raise NotInCacheError(dict(not_local), str(remote), result.transferred)
     return result
+
+
+def sweep_remote_temps(remote: Remote) -> tuple[int, int]:
+    """Delete the stale temp files (see `fsutil.is_stale`) that listing the remote came
+    across: (how many, bytes)."""
+    if not remote.temps_seen:
+        return 0, 0
+    import time
+
+    from artver.config import stale_temp_age
+
+    return remote.sweep_temps(time.time(), stale_temp_age())
 
 
 def _push_runs(repo: Repo, remote: Remote) -> int:
@@ -457,6 +470,15 @@ def fetch(
         result = _fetch(repo, remote, artifacts, njobs)
         result.runs = runs
         return result
+
+
+def fetch_artifacts(
+    repo: Repo, artifacts: list[Artifact], remote_name: str | None = None
+) -> TransferResult:
+    """Fetch exactly `artifacts` from a remote (default `core.remote`) into the cache, for a
+    caller that already holds the repository lock (verify and replay fetching a stage's deps)."""
+    remote = _remote(repo, remote_name)
+    return _fetch(repo, remote, artifacts, _jobs(repo, remote, None))
 
 
 def _download_batch(

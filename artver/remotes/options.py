@@ -1,13 +1,14 @@
-"""Which options a remote accepts, and which of them are secrets. Pure: no I/O.
+"""Which options a remote accepts, and where a secret among them is written. Pure: no I/O.
 
-Secrets may only be written to `config.local.yaml` (never committed) or the per-user config,
-and are never printed.
+Secrets are written only to `config.local.yaml` (never committed) or the per-user config, and
+are never printed; what a secret is, `artver.redact` decides.
 """
 
 from __future__ import annotations
 
 import re
 
+from artver import redact
 from artver.errors import ConfigError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -25,13 +26,10 @@ BY_PROTOCOL: dict[str, set[str]] = {
     "gs": {"projectname", "credentialpath", "endpointurl"},
     "file": set(),
 }
-SECRETS = {"access_key_id", "secret_access_key", "session_token", "credentialpath"}
-# Options of other fsspec protocols pass through to the filesystem; these words mark secrets.
-SECRET_WORDS = re.compile(r"secret|token|passw|credential|private|key_id|access_key|sas|auth")
 
 
 def is_secret(option: str) -> bool:
-    return option in SECRETS or bool(SECRET_WORDS.search(option.lower()))
+    return redact.is_secret_key(option)
 
 
 def check_name(name: str) -> None:
@@ -54,26 +52,32 @@ def check_option(protocol: str, option: str) -> None:
     )
 
 
-def check_secret_level(name: str, option: str, level: str) -> None:
-    """Secrets never go into the committed `.artver/config.yaml`."""
-    if level == "repo" and is_secret(option):
-        raise ConfigError(
-            f"{option} is a secret: it cannot go into .artver/config.yaml, which is committed",
-            hint=f"Use `artver remote modify --local {name} {option} ...` to keep it in "
-            ".artver/config.local.yaml (never committed).",
+LOCAL_FILE = ".artver/config.local.yaml"
+REPO_FILE = ".artver/config.yaml"
+
+
+def placement(name: str, option: str, value: str, level: str) -> tuple[list, str | None]:
+    """Where setting remote `name`'s `option` to `value` at `level` writes: ([(level, value),
+    ...], a note for the user or None). Secrets asked for at the committed repo level go to the
+    local level instead; a URL with a password goes there whole, and to the repo level without
+    its password, so that the rest of the team sees where the remote is."""
+    if level != "repo":
+        return [(level, value)], None
+    if option == "url":
+        public = redact.public_url(value)
+        if public == value:
+            return [("repo", value)], None
+        note = (
+            f"the URL of remote {name} holds a password: stored {public} in {REPO_FILE} "
+            f"and the whole URL in {LOCAL_FILE} (never committed)"
         )
+        return [("repo", public), ("local", value)], note
+    if is_secret(option):
+        note = f"{option} is a secret: stored in {LOCAL_FILE} (never committed), not in {REPO_FILE}"
+        return [("local", value)], note
+    return [("repo", value)], None
 
 
 def check_jobs(value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"jobs must be a whole number of at least 1; got {value!r}")
-
-
-def mask(option: str, value: object) -> object:
-    """What `remote list` shows for an option's value."""
-    if is_secret(option):
-        return "****"
-    if option == "url" and isinstance(value, str):
-        # https://user:password@host/...: hide the password part of the URL
-        return re.sub(r"(://[^/:@]+):[^/@]+@", r"\1:****@", value)
-    return value

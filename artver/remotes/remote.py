@@ -15,7 +15,15 @@ from pathlib import Path
 from artver.cache.hashing import SMALL_FILE, read_small
 from artver.cache.odb import ObjectStore
 from artver.errors import ArtverError
-from artver.fsutil import DISK_FULL_ERRNOS, kernel_copy, temp_name, unlink_quietly
+from artver.fsutil import (
+    DISK_FULL_ERRNOS,
+    is_temp_name,
+    kernel_copy,
+    sweep_paths,
+    temp_name,
+    unlink_quietly,
+)
+from artver.redact import mask_text
 from artver.remotes import registry
 from artver.remotes.errors import (
     BucketMissingError,
@@ -47,9 +55,11 @@ class Remote:
         self._made: set[str] = set()
         self._made_lock = threading.Lock()
         self._large = threading.BoundedSemaphore(LARGE_IN_FLIGHT)
+        self.temps_seen: list[str] = []  # temp files of artver's that listings came across
 
     def __str__(self) -> str:
-        return f"'{self.name}' ({self.url})"
+        """How messages name the remote: a password in its URL is shown as ****."""
+        return f"'{self.name}' ({mask_text(self.url)})"
 
     def connect(self) -> None:
         """Make the filesystem: imports its package (s3fs and botocore alone take ~0.3 s), which
@@ -95,6 +105,8 @@ class Remote:
             name = path.rsplit("/", 1)[-1]
             if OBJECT_NAME.match(name):
                 ids[prefix + name] = _size(info)
+            elif self.protocol == "file" and is_temp_name(name):
+                self.temps_seen.append(path)  # an upload cut short (`_upload`): no object
         return ids
 
     def list_all(self) -> dict[str, int | None]:
@@ -109,12 +121,22 @@ class Remote:
         ids = {}
         for path, info in found.items():
             parts = path.rsplit("/", 2)
+            if self.protocol == "file" and is_temp_name(parts[-1]):
+                self.temps_seen.append(path)  # an upload cut short (`_upload`): no object
+                continue
             if len(parts) < 3 or parts[0].rsplit("/", 1)[-1] == "runs":
                 continue  # run-cache entries (`runs/<2>/<30>`) are not objects
             shard, name = parts[1], parts[2]
             if len(shard) == 2 and OBJECT_NAME.match(name):
                 ids[shard + name] = _size(info)
         return ids
+
+    def sweep_temps(self, now: float, max_age: float) -> tuple[int, int]:
+        """Delete the stale ones of the temp files the listings came across (a directory
+        remote's only: object stores publish whole objects and need none): (how many, bytes).
+        A younger one may be another client's upload in progress, and stays."""
+        seen, self.temps_seen = self.temps_seen, []
+        return sweep_paths(seen, now, max_age)
 
     def size(self, oid: str) -> int | None:
         """The size of object `oid` on the remote; -1 when there but unsized; None if absent."""

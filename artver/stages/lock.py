@@ -49,13 +49,65 @@ class Recorded:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recorded:
+        """A dep or out from a lock (or a run cache entry); ValueError names what is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a dep or out is {_kind(data)}, not a mapping")
+        path, oid = data.get("path"), data.get("oid")
+        if not isinstance(path, str) or not path:
+            raise ValueError(f"a dep or out has no path (got {_short(path)})")
+        if oid is not None and not isinstance(oid, str):
+            raise ValueError(f"{path}: 'oid' is {_kind(oid)}, not text")
+        size, nfiles = _count(data.get("size", 0), path, "size"), data.get("nfiles")
         return cls(
-            data["path"],
-            data.get("oid"),
-            int(data.get("size", 0)),
-            data.get("nfiles"),
+            path,
+            oid,
+            size,
+            None if nfiles is None else _count(nfiles, path, "nfiles"),
             bool(data.get("cache", True)),
         )
+
+
+def _kind(value: Any) -> str:
+    return "nothing" if value is None else f"a {type(value).__name__}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _count(value: Any, path: str, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"{path}: {key!r} is {_kind(value)}, not a whole number")
+    number = int(value)  # a string of digits from an older lock is taken; other text is not
+    if number < 0:
+        raise ValueError(f"{path}: {key!r} is negative")
+    return number
+
+
+def _mapping(value: Any, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} is {_kind(value)}, not a mapping")
+    return value
+
+
+def _records(value: Any, what: str) -> list[Recorded]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"{what} is {_kind(value)}, not a list")
+    return [Recorded.from_dict(item) for item in value]
+
+
+def _env(value: Any) -> dict[str, Any]:
+    """The env record, with the shape `envprint.env_changes` walks."""
+    env = _mapping(value, "'env'")
+    for key in ("lock", "vars", "python"):
+        _mapping(env.get(key), f"'env.{key}'")
+    _mapping(_mapping(env.get("python"), "'env.python'").get("packages"), "'env.python.packages'")
+    return dict(env)
 
 
 class LockEntry:
@@ -99,15 +151,27 @@ class LockEntry:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LockEntry:
+        """An entry from a lock; ValueError names what is wrong with it."""
+        data = _mapping(data, "the entry")
         cmd = data.get("cmd", [])
+        cmd = list(cmd) if isinstance(cmd, list) else [cmd]
+        if not all(isinstance(part, str) for part in cmd):
+            raise ValueError("'cmd' is not text or a list of text")
+        params = {}
+        for file, values in _mapping(data.get("params"), "'params'").items():
+            values = _mapping(values, f"the params of {file}")
+            params[str(file)] = {str(k): v for k, v in values.items()}
+        seed = data.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"'seed' is {_kind(seed)}, not a whole number")
         return cls(
-            cmd=list(cmd) if isinstance(cmd, list) else [cmd],
-            deps=[Recorded.from_dict(d) for d in data.get("deps", [])],
-            params={str(k): dict(v or {}) for k, v in (data.get("params") or {}).items()},
-            outs=[Recorded.from_dict(o) for o in data.get("outs", [])],
-            env=dict(data.get("env") or {}),
-            resources=dict(data.get("resources") or {}),
-            seed=data.get("seed"),
+            cmd=cmd,
+            deps=_records(data.get("deps"), "'deps'"),
+            params=params,
+            outs=_records(data.get("outs"), "'outs'"),
+            env=_env(data.get("env")),
+            resources=dict(_mapping(data.get("resources"), "'resources'")),
+            seed=seed,
         )
 
     def dep(self, path: str) -> Recorded | None:
@@ -125,15 +189,27 @@ def parse_lock(
     text: str, rel: str, load: Callable[[str], Any] | None = None
 ) -> dict[str, LockEntry]:
     """Entries of a lock file's text (`rel` names it in messages; `load` parses YAML)."""
+    from artver.safetext import LOCK_MAX, BadText, check_text
     from artver.yamlio import YAMLParseError, load_yaml
 
     try:
-        doc = (load or load_yaml)(text) or {}
-        stages = doc.get("stages") or {}
-        return {name: LockEntry.from_dict(entry) for name, entry in stages.items()}
+        doc = (load or load_yaml)(check_text(text, LOCK_MAX, "lock"))
     except YAMLParseError as exc:
         raise LockFileError(f"{rel}: invalid YAML at {exc}") from None
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+    except BadText as exc:
+        raise LockFileError(f"{rel}: {exc}") from None
+    try:
+        stages = _mapping(_mapping(doc, "the document").get("stages"), "'stages'")
+        entries = {}
+        for name, entry in stages.items():
+            if not isinstance(name, str):
+                raise ValueError(f"the stage name {_short(name)} is not text")
+            try:
+                entries[name] = LockEntry.from_dict(entry)
+            except ValueError as exc:
+                raise ValueError(f"stage {name}: {exc}") from None
+        return entries
+    except ValueError as exc:
         raise LockFileError(
             f"{rel} is damaged ({exc}); restore it with git or re-run `artver repro -f`"
         ) from None
@@ -143,11 +219,17 @@ def read_lock(
     root: Path, pipeline_file: str, load: Callable[[str, str], Any] | None = None
 ) -> dict[str, LockEntry]:
     """Entries of the lock beside `pipeline_file`; `load(rel, text)` parses (and may cache)."""
+    from artver.safetext import LOCK_MAX, BadText, read_text
+
     rel = lock_path_for(pipeline_file)
     try:
-        text = (root / rel).read_text(encoding="utf-8")
+        text = read_text(root / rel, LOCK_MAX, "lock")
     except FileNotFoundError:
         return {}
+    except BadText as exc:
+        raise LockFileError(f"{rel}: {exc}") from None
+    except OSError as exc:
+        raise LockFileError(f"cannot read {rel}: {exc.strerror or exc}") from None
     return parse_lock(text, rel, (lambda t: load(rel, t)) if load else None)
 
 

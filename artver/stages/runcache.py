@@ -18,12 +18,34 @@ def _path(cache_dir: Path, key: str) -> Path:
     return cache_dir / "runs" / key[:2] / key[2:]
 
 
+# An entry lists a stage's outputs (~150 bytes each); one from a remote is read whole.
+ENTRY_MAX = 4 * 1024 * 1024
+
+
+def _outs(data: bytes) -> list[dict[str, Any]] | None:
+    """The outputs a run cache entry's bytes list, or None unless it is a well-formed one."""
+    from artver.stages.lock import Recorded
+
+    if len(data) > ENTRY_MAX:
+        return None
+    try:
+        outs = json.loads(data)["outs"]
+        if not isinstance(outs, list):
+            return None
+        for out in outs:
+            Recorded.from_dict(out)  # raises unless each has the fields a lock entry has
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return None
+    return outs
+
+
 def lookup(cache_dir: Path, key: str) -> list[dict[str, Any]] | None:
     try:
-        doc = json.loads(_path(cache_dir, key).read_text(encoding="utf-8"))
-        return list(doc["outs"])
-    except (OSError, ValueError, KeyError, TypeError):
+        with open(_path(cache_dir, key), "rb") as fobj:
+            data = fobj.read(ENTRY_MAX + 1)
+    except OSError:
         return None
+    return _outs(data)
 
 
 def keys(cache_dir: Path) -> set[str]:
@@ -40,11 +62,8 @@ def read_raw(cache_dir: Path, key: str) -> bytes:
 
 def save_raw(cache_dir: Path, key: str, data: bytes) -> bool:
     """Store an entry that came from elsewhere, if it is a well-formed one."""
-    try:
-        outs = json.loads(data)["outs"]
-        if not isinstance(outs, list) or not all(isinstance(o, dict) and "path" in o for o in outs):
-            return False
-    except (ValueError, KeyError, TypeError):
+    outs = _outs(data)
+    if outs is None:
         return False
     save(cache_dir, key, outs)
     return True

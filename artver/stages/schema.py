@@ -123,7 +123,7 @@ def parse_file(text: str, file: str, doc: Any = None) -> list[Stage]:
         raise where.error([], "expected a mapping with a 'stages' section")
     unknown = set(doc) - {"stages", "vars"}
     if unknown:
-        key = sorted(unknown)[0]
+        key = sorted(unknown, key=str)[0]
         raise where.error([key], f"unknown top-level key {key!r} (expected 'stages')")
     stages_doc = doc.get("stages") or {}
     if not isinstance(stages_doc, dict):
@@ -142,15 +142,52 @@ def parse_file(text: str, file: str, doc: Any = None) -> list[Stage]:
 
 
 def load_document(text: str, file: str) -> Any:
+    from artver.safetext import PIPELINE_MAX, BadText, check_text
     from artver.yamlio import YAMLParseError, load_yaml
 
     try:
-        return load_yaml(text)
+        return load_yaml(check_text(text, PIPELINE_MAX, "pipeline"))
     except YAMLParseError as exc:
         raise PipelineError(f"{file}: invalid YAML at {exc}") from None
+    except BadText as exc:
+        raise PipelineError(f"{file}: {exc}") from None
 
 
 # -- foreach / matrix ------------------------------------------------------------------------
+# A foreach or matrix stage makes one stage per item: one that would make more than
+# MAX_GENERATED (a matrix of 5 names with 20 values each makes 3.2 million), or whose copies of
+# its template would hold more than MAX_EXPANDED_NODES values in all, is refused before any is
+# made. A few lines of YAML must not cost minutes and gigabytes.
+MAX_GENERATED = 10_000
+MAX_EXPANDED_NODES = 1_000_000
+
+
+def _nodes(value: Any, cap: int) -> int:
+    """Values in `value` (lists and mappings walked), counted no further than `cap`."""
+    count, stack = 0, [value]
+    while stack and count <= cap:
+        node = stack.pop()
+        count += 1
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return count
+
+
+def _check_size(where: _Where, keys: list, name: str, count: int, template: Any) -> None:
+    if count > MAX_GENERATED:
+        raise where.error(
+            keys, f"{name} would make more than {MAX_GENERATED:,} stages (the most allowed)"
+        )
+    if count and _nodes(template, MAX_EXPANDED_NODES // count) > MAX_EXPANDED_NODES // count:
+        raise where.error(
+            keys,
+            f"{name}'s {count:,} copies of its stage would hold more than"
+            f" {MAX_EXPANDED_NODES:,} values",
+        )
+
+
 def _expand(where: _Where, name: str, body: dict) -> list[tuple[str, dict]]:
     keys: list[str | int] = ["stages", name]
     if "foreach" in body:
@@ -159,10 +196,12 @@ def _expand(where: _Where, name: str, body: dict) -> list[tuple[str, dict]]:
         extra = set(body) - {"foreach", "do"}
         if extra:
             raise where.error(
-                [*keys, sorted(extra)[0]], "a foreach stage has only 'foreach' and 'do'"
+                [*keys, sorted(extra, key=str)[0]], "a foreach stage has only 'foreach' and 'do'"
             )
         if not isinstance(template, dict):
             raise where.error([*keys, "foreach"], "foreach needs a 'do' mapping with the stage")
+        if isinstance(items, list | dict):
+            _check_size(where, [*keys, "foreach"], name, len(items), template)
         if isinstance(items, list):
             pairs = [(_label(item), {"item": item}) for item in items]
         elif isinstance(items, dict):
@@ -178,6 +217,10 @@ def _expand(where: _Where, name: str, body: dict) -> list[tuple[str, dict]]:
             raise where.error([*keys, "matrix"], "matrix must map names to lists of values")
         template = {k: v for k, v in body.items() if k != "matrix"}
         names = list(matrix)
+        count = 1
+        for values in matrix.values():
+            count = min(count * len(values), MAX_GENERATED + 1)  # never a huge product
+        _check_size(where, [*keys, "matrix"], name, count, template)
         pairs = []
         for combo in itertools.product(*(matrix[n] for n in names)):
             item = dict(zip(names, combo, strict=True))
@@ -232,7 +275,7 @@ def _stage(where: _Where, name: str, body: Any, base: str, keys: list) -> Stage:
         raise where.error(keys, f"stage {name} must be a mapping with at least 'cmd'")
     unknown = set(body) - STAGE_KEYS
     if unknown:
-        key = sorted(unknown)[0]
+        key = sorted(unknown, key=str)[0]
         raise where.error([*keys, key], f"unknown key {key!r} in stage {name}")
     if "cmd" not in body:
         raise where.error(keys, f"stage {name} has no 'cmd'")
@@ -278,6 +321,8 @@ def _stage(where: _Where, name: str, body: Any, base: str, keys: list) -> Stage:
 
 
 def _join(where: _Where, keys: list, base: str, path: str) -> str:
+    if "\0" in path:  # no file has such a name; the OS would refuse it with a ValueError
+        raise where.error(keys, f"{path!r}: a path cannot hold a NUL character")
     if os.path.isabs(path):
         raise where.error(keys, f"{path}: paths must be relative to the stage's wdir")
     joined = posixpath.normpath(posixpath.join(base, path))
@@ -305,7 +350,7 @@ def _out(where: _Where, keys: list, wdir: str, spec: Any, metric: bool) -> Out:
         raise where.error(keys, "an out is a path or a mapping with 'path' and options")
     unknown = set(options) - OUT_OPTIONS
     if unknown:
-        key = sorted(unknown)[0]
+        key = sorted(unknown, key=str)[0]
         at = [*keys, key] if isinstance(spec, dict) and "path" in spec else [*keys, path, key]
         raise where.error(at, f"unknown out option {key!r} for {path}")
     cache = _bool(where, keys, options.get("cache", not metric))
@@ -344,7 +389,9 @@ def _env(where: _Where, keys: list, wdir: str, spec: Any) -> EnvSpec:
         raise where.error(keys, "'env' must be a mapping with lock, python and vars")
     unknown = set(spec) - ENV_KEYS
     if unknown:
-        raise where.error([*keys, sorted(unknown)[0]], f"unknown env key {sorted(unknown)[0]!r}")
+        raise where.error(
+            [*keys, sorted(unknown, key=str)[0]], f"unknown env key {sorted(unknown, key=str)[0]!r}"
+        )
     locks = spec.get("lock") or []
     env_vars = spec.get("vars") or []
     if not isinstance(locks, list) or not isinstance(env_vars, list):
@@ -377,13 +424,13 @@ def _resources(where: _Where, keys: list, spec: Any) -> Resources:
         raise where.error(keys, "'resources' must be a mapping with cpus, memory and gpus")
     unknown = set(spec) - RESOURCE_KEYS
     if unknown:
-        key = sorted(unknown)[0]
+        key = sorted(unknown, key=str)[0]
         raise where.error([*keys, key], f"unknown resource {key!r} (cpus, memory, gpus)")
     try:
         cpus = float(spec.get("cpus", 0))
         gpus = int(spec.get("gpus", 0))
         memory = parse_size(spec.get("memory", 0))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(.inf)
         raise where.error(keys, "resources: cpus and gpus are numbers, memory like 4GiB") from None
     if cpus < 0 or gpus < 0 or memory < 0:
         raise where.error(keys, "resources cannot be negative")
