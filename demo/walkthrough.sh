@@ -306,6 +306,41 @@ say "The cache keeps every version; gc removes what nothing uses. --dry-run only
 run "artver gc --workspace --dry-run | tail -n 3"
 run "artver gc --all-commits --dry-run"
 
+# --- 11. a store you can prove ---------------------------------------------------------------
+say "fsck re-hashes every object in the cache and checks every directory manifest;" \
+    "it exits 0 only when everything is sound."
+run "artver fsck"
+say "A disk flips one byte of a cached file. fsck finds it and names the data that uses it;" \
+    "--repair moves the bad copy to .artver/quarantine/ and fetches a verified one."
+BAD_OID="$(python3 -c 'import sys, xxhash; print(xxhash.xxh3_128_hexdigest(open(sys.argv[1], "rb").read()))' \
+    data/sales/north/2024-01/shop0.csv)"
+run "chmod u+w .artver/cache/${BAD_OID:0:2}/${BAD_OID:2} && printf X | dd of=.artver/cache/${BAD_OID:0:2}/${BAD_OID:2} bs=1 seek=3 conv=notrunc status=none"
+run "artver fsck || echo \"(exit code \$?)\""
+run "artver fsck --repair"
+run "artver fsck"
+say "A tampered remote: someone uploads a manifest whose entry is ../escape, and commits a" \
+    "pointer to it. pull refuses the whole manifest before writing a single file."
+run "python3 - \"$WORK/remote\" <<'EOF'
+import json, os, sys, xxhash
+
+def put(oid, data):
+    os.makedirs(os.path.join(sys.argv[1], oid[:2]), exist_ok=True)
+    with open(os.path.join(sys.argv[1], oid[:2], oid[2:]), 'wb') as fobj:
+        fobj.write(data)
+
+payload = b'not yours\\n'
+put(xxhash.xxh3_128_hexdigest(payload), payload)
+manifest = json.dumps({'version': 1, 'files': [['../escape', xxhash.xxh3_128_hexdigest(payload),
+                                                len(payload), 0]]}, separators=(',', ':')).encode()
+oid = xxhash.xxh3_128_hexdigest(manifest) + '.dir'
+put(oid, manifest)
+with open('evil.artver', 'w') as fobj:
+    fobj.write(f'outs:\\n- path: evil\\n  hash: xxh3-128\\n  oid: {oid}\\n  size: 10\\n')
+EOF"
+run "artver pull evil || echo \"(exit code \$?)\""
+run "ls escape evil 2>&1 || true"
+run "rm evil.artver"
+
 say "Done: two versions of 20 MiB of data, switched back and forth with their exact bytes," \
     "a pipeline that re-ran only the stage a parameter change affected, and everything" \
     "shared through a remote with a fresh clone."

@@ -36,7 +36,7 @@ class UnsafeManifestError(ArtverError):
         what = f"{artifact}: the directory manifest {oid}" if artifact else f"manifest {oid}"
         origin = f" (from {source})" if source else ""
         super().__init__(
-            f"{what}{origin} is refused: entry {entry!r} is {reason}; nothing was written",
+            f"{what}{origin} is refused: its entry {entry!r} {reason}; nothing was written",
             hint="Someone wrote this manifest by hand or tampered with it: check the commit "
             "that recorded it and the remote it came from.",
         )

@@ -134,7 +134,7 @@ class UnsafeEntryError(ValueError):
     entry. `entry` is the offending path as the manifest spells it."""
 
     def __init__(self, entry: str, reason: str) -> None:
-        super().__init__(f"unsafe entry {entry!r}: {reason}")
+        super().__init__(f"unsafe entry {entry!r}: it {reason}")
         self.entry = entry
         self.reason = reason
 
@@ -144,18 +144,18 @@ def entry_problem(path: str) -> str | None:
     relative, normalised (no empty, `.` or `..` component), free of NUL and of any component
     Git would read as its own directory (`.git`, in any case)."""
     if not path:
-        return "an empty path"
+        return "is empty"
     if "\x00" in path:
-        return "a NUL character in the name"
+        return "holds a NUL character"
     if path.startswith("/"):
-        return "an absolute path"
+        return "is an absolute path"
     for part in path.split("/"):
         if part == "" or part == ".":
-            return "an empty or '.' component (not a normalised path)"
+            return "has an empty or '.' component (it is not a normalised path)"
         if part == "..":
-            return "a '..' component (it would leave the directory)"
+            return "has a '..' component, which would leave the directory"
         if part.lower() == ".git":
-            return "a '.git' component (it would write into Git's own files)"
+            return "has a '.git' component, which would write into Git's own files"
     return None
 
 
@@ -187,7 +187,7 @@ def check_entries(paths: list[str]) -> None:
         seen: set[str] = set()
         for path in paths:
             if path in seen:
-                raise UnsafeEntryError(path, "listed twice")
+                raise UnsafeEntryError(path, "is listed twice")
             seen.add(path)
     directories = {path.rpartition("/")[0] for path in paths}
     directories.discard("")
@@ -199,7 +199,7 @@ def check_entries(paths: list[str]) -> None:
     clash = names & directories
     if clash:
         entry = min(clash)
-        raise UnsafeEntryError(entry, "a file that is also the directory of other entries")
+        raise UnsafeEntryError(entry, "is a file and also the directory of other entries")
 
 
 def is_dir_oid(oid: str) -> bool:
