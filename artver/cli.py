@@ -390,6 +390,7 @@ from artver import (  # noqa: E402
     cli_fsck,
     cli_history,
     cli_hooks,
+    cli_lineage,
     cli_pipeline,
     cli_remotes,
     cli_verify,
@@ -399,6 +400,7 @@ cli_pipeline.register(app)
 cli_verify.register(app)
 cli_remotes.register(app)
 cli_history.register(app)
+cli_lineage.register(app)
 cli_hooks.register(app)
 cli_fsck.register(app)
 

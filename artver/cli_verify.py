@@ -78,7 +78,8 @@ def _print_verdict(verdict, against: str = "the lock") -> None:
         count = len(comparison.differences)
         run = f"run {comparison.run}" if verdict.runs > 1 else "the run"
         if comparison.against == "lock":
-            head = f"{name}: {run} differs from {against} in {count} of {plural(verdict.files, 'file')}"
+            total = plural(verdict.files, "file")
+            head = f"{name}: {run} differs from {against} in {count} of {total}"
         else:
             head = (
                 f"{name}: run {comparison.run} differs from {comparison.against} in {count} files"

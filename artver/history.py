@@ -240,6 +240,40 @@ class History:
             "message": commit.message.decode("utf-8", "replace").strip(),
         }
 
+    def summary(self, sha: str) -> tuple[str, int, int, int, str]:
+        """(author as `Name <email>`, author time, its offset east of UTC in seconds, commit
+        time, subject) read from the raw commit, without building a Commit object: `log`
+        asks this of every commit it walks."""
+        try:
+            kind, raw = self._repo.object_store.get_raw(sha.encode())
+        except KeyError:
+            self._commit(sha, sha[:12])  # raises the right error
+            raise
+        head, _, message = raw.partition(b"\n\n")
+        author, when, zone, committed = b"", 0, 0, 0
+        tree, parents = b"", []
+        for line in head.split(b"\n"):
+            if line.startswith(b"tree "):
+                tree = line[5:]
+            elif line.startswith(b"parent "):
+                parents.append(line[7:].decode())
+            elif line.startswith((b"author ", b"committer ")):
+                ident, _, rest = line.partition(b" ")[2].rpartition(b"> ")
+                stamp, _, offset = rest.partition(b" ")
+                digits = offset.lstrip(b"+-").rjust(4, b"0")
+                if not (stamp.isdigit() and digits.isdigit()):
+                    continue  # a damaged line: shown without a date rather than not at all
+                if line.startswith(b"committer "):
+                    committed = int(stamp)
+                    continue
+                author, when = ident + b">", int(stamp)
+                sign = -1 if offset.startswith(b"-") else 1
+                zone = sign * (int(digits[:-2]) * 3600 + int(digits[-2:]) * 60)
+        if kind == 1:  # a commit: its header is known now too (`parents` reads no more)
+            self._headers.setdefault(sha, (tree, parents))
+        subject = message.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+        return author.decode("utf-8", "replace"), when, zone, committed, subject
+
     # -- files of a commit -------------------------------------------------------------------
     def files_at(self, sha: str) -> tuple[tuple[str, bytes], ...]:
         """(path, blob id) of every wanted file in the commit's tree."""
@@ -250,24 +284,50 @@ class History:
         if known is not None:
             return known
         try:
-            tree = self._repo.object_store[tree_id]
+            entries = self._tree_entries(tree_id)
         except KeyError:
             raise RevisionError(
                 f"Git tree {tree_id.decode()[:12]} is missing from the object store"
             ) from None
         found: list[tuple[str, bytes]] = []
-        for item in tree.iteritems():
-            name = item.path.decode("utf-8", "surrogateescape")
-            if stat.S_ISDIR(item.mode):
-                found += ((f"{name}/{path}", blob) for path, blob in self._wanted_in(item.sha))
-            elif stat.S_ISREG(item.mode) and self._wanted(name):
-                found.append((name, item.sha))
+        for mode, raw_name, sha in entries:
+            name = raw_name.decode("utf-8", "surrogateescape")
+            if stat.S_ISDIR(mode):
+                found += ((f"{name}/{path}", blob) for path, blob in self._wanted_in(sha))
+            elif stat.S_ISREG(mode) and self._wanted(name):
+                found.append((name, sha))
         result = tuple(found)
         self._memo[tree_id] = result
         return result
 
+    def _tree_entries(self, tree_id: bytes) -> list[tuple[int, bytes, bytes]]:
+        """(mode, name, hex id) of a tree's entries. In a plain SHA-1 repository they are read
+        from the raw tree (`<mode> <name>\\0<20-byte id>`...) without building a Tree object,
+        a third of the cost when `log` reads one tree per commit; otherwise through dulwich."""
+        if not isinstance(self._repo, _PlainGitDir):
+            tree = self._repo.object_store[tree_id]
+            return [(item.mode, item.path, item.sha) for item in tree.iteritems()]
+        kind, raw = self._repo.object_store.get_raw(tree_id)
+        entries, i, end = [], 0, len(raw)
+        try:
+            if kind != 2:  # not a tree
+                raise ValueError
+            while i < end:
+                space = raw.index(b" ", i)
+                nul = raw.index(b"\0", space)
+                sha = raw[nul + 1 : nul + 21]
+                if len(sha) != 20:
+                    raise ValueError
+                entries.append((int(raw[i:space], 8), raw[space + 1 : nul], sha.hex().encode()))
+                i = nul + 21
+        except ValueError:
+            raise RevisionError(f"Git tree {tree_id.decode()[:12]} is damaged") from None
+        return entries
+
     def blob(self, blob_id: bytes) -> bytes:
-        return self._repo.object_store[blob_id].as_raw_string()
+        # The raw bytes, without building a Blob object: a third of the cost of a pointer
+        # file's read when `log` reads one per commit.
+        return self._repo.object_store.get_raw(blob_id)[1]
 
     def read(self, sha: str, path: str) -> bytes | None:
         """The bytes of `path` in the commit's tree; None when it has no such file."""

@@ -45,6 +45,7 @@ cache:
 
 ARTVER_GITIGNORE = """\
 /cache
+/tmp
 /state.db
 /state.db-*
 /lock

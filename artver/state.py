@@ -25,7 +25,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING: importing typing costs each comma
 if TYPE_CHECKING:
     from typing import Any
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 # A file modified this close to (or after) the moment we looked at it may change again
 # within the filesystem's timestamp granularity without its stat changing: never trust it.
 RACY_WINDOW_NS = 100_000_000
@@ -257,6 +257,26 @@ class StateDB:
             with self._transaction():
                 self.conn.executemany("DELETE FROM on_remote WHERE remote = ? AND oid = ?", rows)
 
+    # -- what `artver log` learnt about each commit, per path --------------------------------
+    def log_commits(self, path: str) -> dict[str, Any]:
+        """{commit SHA: what `artver.ops.log` remembered of it for `path`} (commits never
+        change, so neither does what was learnt from one)."""
+        rows = self.conn.execute("SELECT sha, data FROM log_commits WHERE path = ?", (path,))
+        found = {}
+        for sha, data in rows:
+            try:
+                found[sha] = marshal.loads(data)
+            except (EOFError, TypeError, ValueError):
+                continue  # a damaged row: the commit is read again
+        return found
+
+    def save_log_commits(self, path: str, rows: Iterable[tuple[str, Any]]) -> None:
+        with self._transaction():
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO log_commits (path, sha, data) VALUES (?, ?, ?)",
+                [(path, sha, marshal.dumps(data)) for sha, data in rows],
+            )
+
 
 def _create_tables(db) -> None:
     """The tables of SCHEMA_VERSION that are not there yet (inside the caller's transaction)."""
@@ -274,6 +294,7 @@ def _create_tables(db) -> None:
         "kv": ({"key": str, "value": str}, "key"),
         "parsed": ({"path": str, "digest": str, "data": bytes}, "path"),
         "on_remote": ({"remote": str, "oid": str}, ("remote", "oid")),
+        "log_commits": ({"path": str, "sha": str, "data": bytes}, ("path", "sha")),
     }
     for name, (columns, pk) in schema.items():
         if name not in tables:

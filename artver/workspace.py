@@ -143,8 +143,7 @@ def outside_link_error(display: str, real: str) -> PathError:
         display,
         f"is a symbolic link that leads outside the repository (to {real}); artver never "
         "follows a link out of the repository",
-        hint="Copy the data into the repository, or track it where it is with its own "
-        "repository.",
+        hint="Copy the data into the repository, or track it where it is with its own repository.",
     )
 
 

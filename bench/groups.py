@@ -62,14 +62,15 @@ class Group:
     name: str
     help: str
     run: Callable[[Context], GroupResult]
+    needs_dvc: bool = True  # False: run.py need not install DVC for this group alone
 
 
 GROUPS: dict[str, Group] = {}
 
 
-def group(name: str, help: str):
+def group(name: str, help: str, needs_dvc: bool = True):
     def register(fn: Callable[[Context], GroupResult]):
-        GROUPS[name] = Group(name, help, fn)
+        GROUPS[name] = Group(name, help, fn, needs_dvc)
         return fn
 
     return register

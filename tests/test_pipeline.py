@@ -295,7 +295,7 @@ def test_env_vars_and_lock_files_are_part_of_the_stage(ws):
     assert "s: env var MODE 'fast' -> 'slow'" in out
     ws.write("requirements.lock", "numpy==2.0\n")
     assert (
-        "env lock file requirements.lock changed"
+        "env lock requirements.lock: numpy 1.0 -> 2.0"
         in ws.artver("status", env={"MODE": "fast"}).stdout
     )
 

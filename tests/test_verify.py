@@ -47,7 +47,7 @@ def test_first_difference_of_two_texts():
     assert first_difference(b"\x00\x01", b"\x00\x02") is None, "binary: no line"
     long_a, long_b = "x" * 200, "x" * 199 + "y"
     number, old, new = first_difference(long_a.encode(), long_b.encode())
-    assert number == 1 and len(old) == 80 and old.endswith("...")
+    assert number == 1 and len(old) == len(new) == 80 and old.endswith("...")
 
 
 def _entry(oid_out: str, dep_oid: str = "d1", cmd: str = "run") -> LockEntry:

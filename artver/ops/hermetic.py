@@ -1,12 +1,12 @@
 """Hermetic stage runs: the command sees only its declared deps and params files.
 
 A run gets a scratch directory under `.artver/tmp/` that holds the stage's deps, placed from
-the cache at the oids recorded for them (reflinks or hardlinks where the filesystem allows,
-so a large dep costs no copy; copies for executables and when artver runs as root, who could
-write through a hardlink into the cache), and its params files as recorded, each at its
-repo-relative path. The command runs in the stage's `wdir` there, through `stages.run.Runner`
-(process groups, the watchdog, Ctrl-C), with the recorded seed. Then what the declared outs
-hold is hashed, every file inside output directories too.
+the cache at the oids recorded for them (reflinks or read-only hardlinks where the filesystem
+allows, so that a large dep costs no copy; see `dep_link_types`), and its params files as
+recorded, each at its repo-relative path. The command runs in the stage's `wdir` there,
+through `stages.run.Runner` (process groups, the watchdog, Ctrl-C), with the recorded seed.
+Then what the declared outs hold is hashed, every file inside output directories too
+(`hermetic_collect`).
 
 It is not a security sandbox: absolute paths, the network and the rest of the machine stay
 visible; what it catches is a stage that reads a repository file it does not declare.
@@ -22,8 +22,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from artver.cache.odb import ObjectStore
 from artver.errors import ArtverError
+from artver.ops.hermetic_collect import ProducedOut, cache_outputs, collect
 from artver.ops.hermetic_sources import Needed, Sources
 from artver.repo import Repo
 from artver.stages.lock import LockEntry
@@ -45,21 +45,6 @@ class HermeticRunFailed(ArtverError):
 
 
 # Plain classes, not dataclasses: generating one costs start-up time.
-class ProducedOut:
-    """What a declared out holds after the run. `files`: path inside the out ("" for a
-    file out) -> (oid, size)."""
-
-    __slots__ = ("abspath", "files", "nfiles", "oid", "path", "size")
-
-    def __init__(self, path: str, abspath: Path, oid: str, size: int, nfiles: int | None, files):
-        self.path = path
-        self.abspath = abspath
-        self.oid = oid
-        self.size = size
-        self.nfiles = nfiles
-        self.files: dict[str, tuple[str, int]] = files
-
-
 class Produced:
     """A finished hermetic run: its exit code, last output lines, outs (repo path ->
     ProducedOut; an absent out is not there) and, when it failed reading an undeclared file,
@@ -142,57 +127,40 @@ def scratch_root(repo: Repo) -> Path:
     return top
 
 
+_SWEPT: set[Path] = set()
+
+
 def new_scratch(repo: Repo, label: str) -> Path:
-    """A fresh directory under `.artver/tmp/`."""
+    """A fresh directory under `.artver/tmp/`. The first one a process makes first removes
+    those a killed artver left: scratch directories are made only under the repository
+    lock, so any there then belong to no running command."""
     import tempfile
 
-    return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=scratch_root(repo)))
+    top = scratch_root(repo)
+    if top not in _SWEPT:
+        _SWEPT.add(top)
+        for entry in os.scandir(top):
+            if entry.is_dir(follow_symlinks=False) and entry.name != "replay":
+                remove_scratch(Path(entry.path))
+    return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=top))
 
 
-def remove_scratch(path: Path) -> None:
-    """Delete a scratch directory, even one a command left read-only parts in."""
+def remove_scratch(path: Path, jobs: int = 8) -> None:
+    """Delete a scratch directory, even one a command left read-only parts in. More threads
+    than cores: removing files waits on the filesystem's journal, not on the CPU."""
+    from artver.ops.hermetic_place import remove_tree
 
-    def writable_again(func, name, _exc) -> None:
-        try:
-            os.chmod(os.path.dirname(name), 0o755)
-            func(name)
-        except OSError:
-            pass
-
-    import sys
-
-    if sys.version_info >= (3, 12):
-        shutil.rmtree(path, onexc=writable_again)
-    else:  # onerror is deprecated from 3.12 on
-        shutil.rmtree(path, onerror=writable_again)
+    remove_tree(path, jobs)
 
 
-def _dep_store(repo: Repo) -> ObjectStore:
-    """The cache, placing objects by reflink or hardlink (read-only: mode 0444) or copy. As
-    root a hardlinked dep could be written through into the cache: copies then."""
-    types = ["reflink", "hardlink", "copy"] if os.geteuid() != 0 else ["reflink", "copy"]
-    return ObjectStore(repo.cache_dir, types)
-
-
-def place(store: ObjectStore, oid: str, dest: Path, executable: bool = False) -> None:
-    """Object `oid` (a file, or a directory's every file) at `dest`."""
-    if not oid.endswith(".dir"):
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        # No size hint: a lock's size is not proof of the object's (old locks lack it).
-        store.materialize(oid, str(dest), executable, "copy" if executable else None)
-        return
-    dest.mkdir(parents=True, exist_ok=True)
-    made = {str(dest)}
-    for e in store.read_manifest(oid).entries:
-        target = dest / e.path
-        parent = str(target.parent)
-        if parent not in made:
-            os.makedirs(parent, exist_ok=True)
-            made.add(parent)
-        # A hardlink cannot carry an executable bit (the object is 0444): copy those.
-        store.materialize(
-            e.oid, str(target), e.executable, "copy" if e.executable else None, e.size
-        )
+def dep_link_types(repo: Repo) -> list[str]:
+    """How deps are placed: reflink, else a hardlink, which is read-only (cache objects are
+    0444), so a command cannot write through it into the cache; except as root, who gets
+    hardlinks only when `cache.type` accepts them for the workspace already. Else copies.
+    Never symlinks: they lead out of the scratch directory, into the cache."""
+    if os.geteuid() != 0:
+        return ["reflink", "hardlink", "copy"]
+    return [t for t in repo.config.link_types if t != "symlink"]
 
 
 def build(
@@ -205,13 +173,14 @@ def build(
     """Fill `scratch`: deps from the cache, params files (`params`: path -> text), the
     parents of the outs, the wdir; `carry`: persist outs to copy in as they are (repro)."""
     from artver.fsutil import atomic_write_text
+    from artver.ops.hermetic_place import Placer
 
-    store = _dep_store(repo)
+    placer = Placer(repo.odb, dep_link_types(repo), repo.config.jobs)
     for dep in sorted(spec.deps, key=lambda d: d.path):
         # A lock records no mode for a file dep: a script keeps the workspace's exec bit.
         mine = repo.root / dep.path
         executable = not dep.oid.endswith(".dir") and mine.is_file() and os.access(mine, os.X_OK)
-        place(store, dep.oid, scratch / dep.path, executable)
+        placer.place(dep.oid, scratch / dep.path, executable)
     for file, text in params.items():
         (scratch / file).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(scratch / file, text)
@@ -245,51 +214,6 @@ def params_from(
 
 
 # -- what the run produced -------------------------------------------------------------------------
-def collect(scratch: Path, outs: list[str], jobs: int = 1) -> dict[str, ProducedOut]:
-    """Hash what each declared out holds in the scratch directory (absent outs are left out)."""
-    from artver.cache.hashing import hash_file
-    from artver.cache.tree import FileEntry, Manifest
-    from artver.workspace import parallel_map, scan_tree
-
-    found: dict[str, ProducedOut] = {}
-    within = (os.path.realpath(scratch),)
-    for path in outs:
-        abspath = scratch / path
-        if not os.path.exists(abspath):
-            continue
-        if not abspath.is_dir():
-            size = abspath.stat().st_size
-            oid = hash_file(abspath, size)
-            found[path] = ProducedOut(path, abspath, oid, size, None, {"": (oid, size)})
-            continue
-        files = scan_tree(str(abspath), path, within)
-        hashed = parallel_map(lambda f: hash_file(f.abspath, f.size), files, jobs)
-        manifest = Manifest.build(FileEntry(f.rel, oid, f.size, f.executable) for f, oid in hashed)
-        entries = {e.path: (e.oid, e.size) for e in manifest.entries}
-        found[path] = ProducedOut(
-            path, abspath, manifest.oid, manifest.size, manifest.nfiles, entries
-        )
-    return found
-
-
-def cache_outputs(repo: Repo, produced: dict[str, ProducedOut]) -> None:
-    """Copy what a run produced into the cache (the scratch files stay as they are)."""
-    from artver.cache.tree import FileEntry, Manifest
-
-    odb = repo.odb
-    for out in produced.values():
-        if out.nfiles is None:
-            odb.ingest_copy(str(out.abspath), out.size)
-            continue
-        for rel, (oid, size) in out.files.items():
-            if not odb.exists(oid):
-                odb.ingest_copy(str(out.abspath / rel), size)
-        executable = {rel: os.access(out.abspath / rel, os.X_OK) for rel in out.files}
-        odb.add_manifest(
-            Manifest.build(FileEntry(r, o, s, executable[r]) for r, (o, s) in out.files.items())
-        )
-
-
 def undeclared_dep(
     spec: Spec, lines: list[str], scratch: Path, root: Path
 ) -> tuple[str, str] | None:
@@ -399,10 +323,12 @@ def run_hermetic(
         outs = collect(scratch, spec.outs, repo.config.jobs) if done.returncode == 0 else {}
         if cache:
             cache_outputs(repo, outs)
-        return Produced(done.returncode, list(lines)[-15:], outs, scratch, hint)
-    finally:
-        if not keep:
-            remove_scratch(scratch)
+    except BaseException:  # Ctrl-C, a full disk: nothing is left behind, kept or not
+        remove_scratch(scratch)
+        raise
+    if not keep:
+        remove_scratch(scratch)
+    return Produced(done.returncode, list(lines)[-15:], outs, scratch, hint)
 
 
 def check_run(name: str, spec_outs: list[str], produced: Produced) -> None:

@@ -11,7 +11,7 @@ from artver.ops.snapshot import take
 from artver.pointer import Output
 from artver.repo import Repo
 from artver.safetext import PIPELINE_MAX, BadText, read_text
-from artver.stages.envprint import env_record, find_python, probe_python, python_stamp
+from artver.stages.envprint import env_record
 from artver.stages.lock import LockEntry, Recorded, read_lock
 from artver.stages.params import MISSING, ParamsError, load_params_file, lookup
 from artver.stages.schema import PipelineError, Stage, load_document, parse_file
@@ -107,7 +107,8 @@ class Observer:
         self.repo = repo
         self._outputs: dict[str, Output | None] = {}
         self._params: dict[str, dict[str, Any]] = {}
-        self._python: dict[str, Any] | None = None
+        self._python: dict[Any, dict[str, Any]] = {}  # (invocation, wdir) -> probe
+        self._pins: dict[str, dict[str, str] | None] = {}
 
     def output(self, path: str, expect: str | None = None) -> Output | None:
         """What is at repo-relative `path` now (oid, size, nfiles), or None if nothing."""
@@ -150,23 +151,49 @@ class Observer:
             values.setdefault(shown, {})[ref.key] = value
         return values
 
-    def python_info(self) -> dict[str, Any]:
-        if self._python is None:
-            executable = find_python()
-            if executable is None:
-                raise ArtverError("env python: true, but no python is on PATH")
-            cached = self.repo.state.get_value(f"python:{executable}")
-            if cached and python_stamp(cached) == cached.get("stamp"):
-                self._python = cached
-            else:
-                info = probe_python(executable)
-                info["stamp"] = python_stamp(info)
-                self.repo.state.set_value(f"python:{executable}", info)
-                self._python = info
-        return self._python
+    def python_info(self, stage: Stage) -> dict[str, Any]:
+        """The interpreter `stage`'s command starts (stages/interpreter.py), probed once per
+        command for each interpreter word and directory."""
+        import os
+
+        from artver.stages import interpreter
+
+        found = interpreter.invocation(stage.cmd, os.environ)
+        wdir = str(self.repo.root / stage.wdir)
+        if (found, wdir) not in self._python:
+            state = self.repo.state
+            self._python[(found, wdir)] = interpreter.python_info(
+                found, os.environ, wdir, state.get_value, state.set_value, stage.name
+            )
+        return self._python[(found, wdir)]
+
+    def lock_pins(self, path: str, oid: str) -> dict[str, str] | None:
+        """The pins of env lock file `path` (repo-relative) with content `oid`, parsed once
+        per content (remembered in the state DB)."""
+        key = f"pins:1:{path.rsplit('/', 1)[-1]}:{oid}"  # the name picks the format
+        if key in self._pins:  # 200 stages sharing one requirements.txt: one look-up
+            return self._pins[key]
+        cached = self.repo.state.get_value(key)
+        if isinstance(cached, dict):
+            self._pins[key] = cached.get("pins")
+            return self._pins[key]
+        from artver.stages.envlocks import PINS_MAX, parse_pins
+
+        try:
+            with open(self.repo.root / path, "rb") as f:
+                data = f.read(PINS_MAX + 1)
+        except OSError:
+            return None
+        from artver.cache.hashing import hash_bytes
+
+        pins = parse_pins(path, data)
+        if hash_bytes(data) == oid:  # not rewritten since it was hashed
+            self.repo.state.set_value(key, {"pins": pins})
+            self._pins[key] = pins
+        return pins
 
     def env(self, stage: Stage) -> dict[str, Any]:
-        return env_record(stage.env, self.oid, self.python_info)
+        return env_record(stage.env, self.oid, lambda: self.python_info(stage), self.lock_pins)
 
     def observe(self, stage: Stage, entry: LockEntry | None) -> Observed:
         recorded: dict[str, str | None] = {}

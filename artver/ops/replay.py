@@ -118,17 +118,18 @@ def recreatable(stage: Stage, entry: LockEntry, where: str) -> None:
         )
 
 
-def recreated_python(entry: LockEntry, cache_dir: Path) -> str:
+def recreated_python(entry: LockEntry, repo: Repo) -> str:
     """The bin directory of the recorded Python environment, rebuilt (or found built) by
-    `stages.envbuild`, cached by its fingerprint under the cache directory."""
+    `stages.envbuild`, cached by what it holds under the cache directory. The workspace's
+    own project (installed editable when the lock was made, in no index) is not installed."""
     try:
-        from artver.stages.envbuild import python_for
+        from artver.stages.envbuild import project_names, python_for
     except ImportError:
         raise ReplayError(
             "this artver cannot recreate Python environments (artver.stages.envbuild is missing)",
             hint="`--env current` runs the stage with this machine's Python and packages.",
         ) from None
-    return python_for(entry.env, cache_dir)
+    return python_for(entry.env, repo.cache_dir, skip=project_names(repo.root))
 
 
 def output_dir(repo: Repo, asked: Path) -> Path:
@@ -193,7 +194,7 @@ def replay(
             prefix = None
             changes: list[str] = []
             if mode == "recreate":
-                prefix = recreated_python(entry, repo.cache_dir)
+                prefix = recreated_python(entry, repo)
             elif entry.env:
                 from artver.ops.pipeline import Observer
                 from artver.stages.envprint import env_changes

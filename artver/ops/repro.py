@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import time
 from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -189,6 +190,7 @@ class _Execution:
         self.on_line = on_line
         self.outcomes: dict[str, Outcome] = {}
         self.started: dict[str, tuple[Observed, list[str]]] = {}
+        self.began: dict[str, float] = {}  # stage -> time.time() it started (lock `observed`)
         self.hermetic = _hermetic(repo, opts)
 
     @cached_property
@@ -297,6 +299,7 @@ class _Execution:
         if self.hermetic is not None:
             cwd = self.hermetic.prepare(stage, observed)
         self.started[name] = (observed, gpus)
+        self.began[name] = time.time()
         self.events(name, "running", reasons)
         self.runner.start(name, stage.cmd, cwd, _child_env(stage, gpus))
         return True
@@ -322,7 +325,7 @@ class _Execution:
             self.events(done.name, FAILED, [message])
             return True
         previous = self.loaded.entry(stage)
-        entry = self._record(stage, observed)
+        entry = self._record(stage, observed, run=self._observed_run(stage, gpus))
         from artver.stages.determinism import changed_with_same_inputs
 
         changed = changed_with_same_inputs(stage, previous, entry)
@@ -334,11 +337,22 @@ class _Execution:
 
     # -- recording ----------------------------------------------------------------------------
     def _record(
-        self, stage: Stage, observed: Observed, outs: list[Recorded] | None = None
+        self,
+        stage: Stage,
+        observed: Observed,
+        outs: list[Recorded] | None = None,
+        run: dict | None = None,
     ) -> LockEntry:
         return record_stage(
-            self.repo, self.loaded, self.observer, stage, observed, outs, self.opts.run_cache
+            self.repo, self.loaded, self.observer, stage, observed, outs, self.opts.run_cache, run
         )
+
+    def _observed_run(self, stage: Stage, gpus: list[str]) -> dict:
+        """The lock's `observed` block: machine, start, duration (stages/hardware.py)."""
+        from artver.stages.hardware import observed
+
+        python = self.observer.python_info(stage).get("executable") if stage.env.python else None
+        return observed(self.began.pop(stage.name), time.time(), gpus, python)
 
     def _restore_from_run_cache(self, stage: Stage, observed: Observed, reasons) -> bool:
         if not (self.opts.run_cache and _run_cacheable(stage)) or self.opts.force:
@@ -406,8 +420,10 @@ def record_stage(
     observed: Observed,
     outs: list[Recorded] | None = None,
     run_cache: bool = True,
+    run: dict | None = None,
 ) -> LockEntry:
-    """Cache the stage's outputs and write its lock entry (and its run-cache entry)."""
+    """Cache the stage's outputs and write its lock entry (and its run-cache entry); `run`:
+    the entry's `observed` block (what the run ran on; not part of the identity)."""
     from artver.ops.add import cache_path
     from artver.stages import runcache
 
@@ -435,6 +451,7 @@ def record_stage(
         env=observed.env,
         resources=stage.resources.to_dict(),
         seed=stage.seed,
+        observed=run,
     )
     locks = loaded.locks.setdefault(stage.file, {})
     locks[stage.name] = entry

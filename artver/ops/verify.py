@@ -23,13 +23,13 @@ from typing import Any
 from artver.errors import ArtverError
 from artver.ops.hermetic import (
     Produced,
-    ProducedOut,
     check_run,
     remove_scratch,
     repo_path,
     run_hermetic,
 )
 from artver.ops.hermetic import spec_for as _spec_for
+from artver.ops.hermetic_collect import ProducedOut
 from artver.ops.hermetic_sources import Sources
 from artver.repo import Repo
 from artver.stages.determinism import Difference, Files, compare, first_difference

@@ -104,14 +104,19 @@ def _records(value: Any, what: str) -> list[Recorded]:
 def _env(value: Any) -> dict[str, Any]:
     """The env record, with the shape `envprint.env_changes` walks."""
     env = _mapping(value, "'env'")
-    for key in ("lock", "vars", "python"):
+    for key in ("lock", "vars", "python", "pins"):
         _mapping(env.get(key), f"'env.{key}'")
+    for path, pins in _mapping(env.get("pins"), "'env.pins'").items():
+        _mapping(pins, f"'env.pins.{path}'")
     _mapping(_mapping(env.get("python"), "'env.python'").get("packages"), "'env.python.packages'")
     return dict(env)
 
 
 class LockEntry:
-    __slots__ = ("cmd", "deps", "env", "outs", "params", "resources", "seed", "text")
+    """One stage's record. `observed` (the machine, start time and duration of the run: see
+    stages/hardware.py) is kept beside the identity: nothing compares it."""
+
+    __slots__ = ("cmd", "deps", "env", "observed", "outs", "params", "resources", "seed", "text")
 
     def __init__(
         self,
@@ -123,6 +128,7 @@ class LockEntry:
         resources: dict[str, Any] | None = None,
         seed: int | None = None,
         text: str | None = None,
+        observed: dict[str, Any] | None = None,
     ) -> None:
         self.cmd = cmd
         self.deps = [] if deps is None else deps
@@ -132,6 +138,7 @@ class LockEntry:
         self.resources = {} if resources is None else resources
         self.seed = seed
         self.text = text  # its YAML, once made
+        self.observed = {} if observed is None else observed
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"cmd": self.cmd[0] if len(self.cmd) == 1 else list(self.cmd)}
@@ -147,6 +154,8 @@ class LockEntry:
             data["resources"] = self.resources
         if self.seed is not None:
             data["seed"] = self.seed
+        if self.observed:  # last: a run's new figures are lines of their own in a diff
+            data["observed"] = self.observed
         return data
 
     @classmethod
@@ -172,6 +181,7 @@ class LockEntry:
             env=_env(data.get("env")),
             resources=dict(_mapping(data.get("resources"), "'resources'")),
             seed=seed,
+            observed=dict(_mapping(data.get("observed"), "'observed'")),
         )
 
     def dep(self, path: str) -> Recorded | None:

@@ -29,7 +29,8 @@ STAGE_KEYS = {
     "desc",
 }
 OUT_OPTIONS = {"cache", "persist", "desc"}
-ENV_KEYS = {"lock", "python", "vars"}
+ENV_KEYS = {"lock", "python", "vars", "image"}
+IMAGE = r"[^\s@]+@sha256:[0-9a-f]{64}"  # env.image: NAME@sha256:DIGEST
 RESOURCE_KEYS = {"cpus", "memory", "gpus"}
 DEFAULT_PARAMS = "params.yaml"
 # Patterns are compiled on first use (re keeps them): a no-op command rarely needs them.
@@ -57,10 +58,11 @@ class EnvSpec(NamedTuple):
     lock: tuple[str, ...] = ()  # repo-relative files pinning the environment
     python: bool = False
     vars: tuple[str, ...] = ()
+    image: str | None = None  # NAME@sha256:DIGEST of the container the stage runs in
 
     @property
     def empty(self) -> bool:
-        return not (self.lock or self.python or self.vars)
+        return not (self.lock or self.python or self.vars or self.image)
 
 
 class Resources(NamedTuple):
@@ -386,7 +388,7 @@ def _env(where: _Where, keys: list, wdir: str, spec: Any) -> EnvSpec:
     if spec is None:
         return EnvSpec()
     if not isinstance(spec, dict):
-        raise where.error(keys, "'env' must be a mapping with lock, python and vars")
+        raise where.error(keys, "'env' must be a mapping with lock, python, vars and image")
     unknown = set(spec) - ENV_KEYS
     if unknown:
         raise where.error(
@@ -396,10 +398,17 @@ def _env(where: _Where, keys: list, wdir: str, spec: Any) -> EnvSpec:
     env_vars = spec.get("vars") or []
     if not isinstance(locks, list) or not isinstance(env_vars, list):
         raise where.error(keys, "env lock and vars must be lists")
+    image = spec.get("image")
+    if image is not None and not (isinstance(image, str) and re.fullmatch(IMAGE, image)):
+        raise where.error(
+            [*keys, "image"],
+            f"env image must be NAME@sha256:DIGEST (a 64-hex sha256 digest), not {image!r}",
+        )
     return EnvSpec(
         lock=tuple(_join(where, [*keys, "lock"], wdir, str(p)) for p in locks),
         python=_bool(where, [*keys, "python"], spec.get("python", False)),
         vars=tuple(str(v) for v in env_vars),
+        image=image,
     )
 
 
