@@ -50,8 +50,10 @@ def wheel(folder: Path, version: str) -> Path:
 
 def install(venv: Path, wheel_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install"]
-        + ["-q", "--no-index", "--no-deps", "--disable-pip-version-check", str(wheel_path)],
+        [
+            *(sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install"),
+            *("-q", "--no-index", "--no-deps", "--disable-pip-version-check", str(wheel_path)),
+        ],
         check=True,
         capture_output=True,
     )
