@@ -21,6 +21,10 @@ PAGES = [
     DOCS / "concepts.md",
     DOCS / "file-formats.md",
     DOCS / "history.md",
+    DOCS / "pipelines.md",
+    DOCS / "remotes.md",
+    DOCS / "reproducibility.md",
+    DOCS / "security.md",
     CLI_MD,
 ]
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")

@@ -89,3 +89,12 @@ def test_bad_input(ws, tmp_path):
     assert not (ws.root / ".artver" / "tmp" / "replay").exists() or not any(
         (ws.root / ".artver" / "tmp" / "replay").iterdir()
     )
+
+
+def test_a_revision_given_by_its_sha_is_named_once():
+    from artver.ops.replay import describe_commit
+
+    sha = "3f2a9c1e" + "0" * 32
+    assert describe_commit("v1", sha) == "v1 (commit 3f2a9c1e)"
+    assert describe_commit("3F2A9C1E", sha) == "commit 3f2a9c1e"
+    assert describe_commit(sha, sha) == "commit 3f2a9c1e"

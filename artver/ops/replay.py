@@ -63,7 +63,7 @@ def stage_at(revs: Any, commit: Any, name: str) -> tuple[Stage, LockEntry]:
     from artver.stages.lock import lock_path_for, parse_lock
     from artver.stages.schema import PipelineError, parse_file
 
-    where = f"{commit.label} (commit {commit.sha[:8]})"
+    where = describe_commit(commit.label, commit.sha)
     names: list[str] = []
     for path, blob in revs.history.files_at(commit.sha):
         if posixpath.basename(path) != PIPELINE_FILE:
@@ -105,6 +105,13 @@ def env_mode(entry: LockEntry, asked: str | None) -> str:
         raise ReplayError(f"--env must be recreate or current; got {asked!r}")
     packages = (entry.env.get("python") or {}).get("packages")
     return asked or ("recreate" if packages else "current")
+
+
+def describe_commit(label: str, sha: str) -> str:
+    """`v1 (commit 3f2a9c1e)`; a label that is the commit's SHA (or a prefix of it) once."""
+    if sha.startswith(label.lower()):
+        return f"commit {sha[:8]}"
+    return f"{label} (commit {sha[:8]})"
 
 
 def recreatable(stage: Stage, entry: LockEntry, where: str) -> None:
@@ -175,7 +182,7 @@ def replay(
 
     with Revisions(repo) as revs:
         commit = revs.commit(rev)
-        where = f"{commit.label} (commit {commit.sha[:8]})"
+        where = describe_commit(commit.label, commit.sha)
         stage, entry = stage_at(revs, commit, name)
         mode = env_mode(entry, env)
 
