@@ -1,8 +1,7 @@
 """Console entry point.
 
-`artver --version` is answered here, before the CLI framework is imported, so that the most
-common health check costs little more than starting Python; so is a `push` with nothing new
-(`artver.cli_quick`).
+`artver --version` is answered here, before the CLI framework is imported: the most common
+health check then costs little more than starting Python.
 
 Python's cyclic garbage collector is kept out of the way: a command is short-lived and what it
 allocates (a tuple per file of a 20,000-file tree) is not cyclic garbage, yet each collection
@@ -13,9 +12,6 @@ down (every module's objects, one by one) costs more than some whole no-op comma
 their work. Nothing is lost by skipping it: the state DB commits each change as it goes
 (SQLite recovers its write-ahead log on the next open), locks are released by the kernel, and
 while any non-daemon thread still runs, the ordinary exit is taken so that it can finish.
-
-`status` and `repro` start scanning large trees here, before the CLI is imported
-(`artver.early_scan`).
 """
 
 import gc
@@ -24,13 +20,7 @@ import sys
 
 
 def main() -> None:
-    try:
-        code = run_command()
-    finally:
-        early_scan = sys.modules.get("artver.early_scan")
-        if early_scan is not None:
-            early_scan.cancel()  # the early scans no one asked for
-    leave(code)
+    leave(run_command())
 
 
 def run_command() -> int:
@@ -41,14 +31,6 @@ def run_command() -> int:
         print(f"artver {__version__}")
         return 0
     gc.set_threshold(50_000, 20, 20)
-    from artver import cli_quick
-
-    code = cli_quick.answer(sys.argv[1:])
-    if code is not None:
-        return code
-    from artver import early_scan
-
-    early_scan.start(sys.argv[1:])  # while this process is single-threaded and still importing
     from artver.cli import run
 
     try:

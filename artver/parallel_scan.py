@@ -96,39 +96,6 @@ def tree_print(root: str, expected_files: int, jobs: int) -> TreePrint | None:
     return _assemble([mine, *results], loose_rels)  # type: ignore[list-item]
 
 
-class Started(NamedTuple):
-    """A tree print under way in child processes (`start_print`)."""
-
-    children: list[tuple[int, int]]
-    loose_rels: list[str]
-
-
-def start_print(root: str, workers: int) -> Started | None:
-    """Fork `workers` processes that compute the tree's print while this one does something
-    else (see `artver.early_scan`); None when something needs the ordinary scan."""
-    listed = _top_level(root, split_point(root))
-    if listed is None:
-        return None
-    subdirs, loose_rels, loose_paths = listed
-    work = zip(deal(sorted(subdirs), workers), slices(loose_paths, workers), strict=True)
-    children: list[tuple[int, int]] = []
-    try:
-        for share, paths in work:
-            children.append(_spawn(share, paths))
-    except OSError:
-        finish_print(Started(children, loose_rels))
-        return None
-    return Started(children, loose_rels)
-
-
-def finish_print(started: Started) -> TreePrint | None:
-    """What the processes of `start_print` found (waiting for them)."""
-    results = [_collect(*child) for child in started.children]
-    if not results or None in results:
-        return None
-    return _assemble(results, started.loose_rels)  # type: ignore[arg-type]
-
-
 def _assemble(
     results: list[tuple[list[tuple[str, str]], int, int, bytes]], loose_rels: list[str]
 ) -> TreePrint:
@@ -276,7 +243,7 @@ def _spawn(share: Share, paths: list[str]) -> tuple[int, int]:
 def _let_go_of_std_streams() -> None:
     """A scanning child closes its copies of stdin, stdout and stderr at once: whoever reads
     the command's output through a pipe must see it end when the command ends, even if a
-    child scanning early for it is still at work (or was not needed)."""
+    child is still at work."""
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)

@@ -166,9 +166,6 @@ class Repo:
         With `sweep`, the stale temp files in the cache's `tmp/` go first."""
 
         def waiting(holder: str) -> None:
-            from artver import early_scan
-
-            early_scan.drop()  # the holder may be changing the trees scanned early
             if self.on_lock_wait is not None:
                 self.on_lock_wait(holder)
 

@@ -45,7 +45,7 @@ class Output:
         """Indented for a person at a terminal; one line for a program (as `gh` does), which
         lets the json module use its C encoder: 5x faster on a 500-file diff. `masked=False`
         only for a secret the user asked to see."""
-        import json  # here: the quick `push` (artver.cli_quick) prints through this module
+        import json
 
         indent = 2 if sys.stdout.isatty() else None
         text = json.dumps(data, indent=indent, sort_keys=True, default=str)

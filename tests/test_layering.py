@@ -32,7 +32,7 @@ def imported(tree: ast.Module) -> set[str]:
 
 
 def is_cli_layer(name: str) -> bool:
-    """cli.py and the cli_*.py modules that register more commands on its app."""
+    """The artver.cli package (its app and its command modules), the UI and the entry point."""
     return name.startswith("artver.cli") or name in ("artver.ui", "artver.entry", "artver.__main__")
 
 
@@ -41,6 +41,21 @@ def test_nothing_imports_the_cli_or_ui_layer():
         if is_cli_layer(name):
             continue
         bad = {m for m in imported(tree) if m.startswith(("artver.cli", "artver.ui"))}
+        assert not bad, f"{name} imports {bad}"
+
+
+def test_cli_command_modules_import_only_the_shared_module():
+    """No circle: `main` imports the command modules, they import `common`, and `common`
+    imports none of them."""
+    found = modules()
+    commands = [n for n in found if n.startswith("artver.cli.") and n != "artver.cli.main"]
+    assert "artver.cli.common" in commands and len(commands) >= 8, commands
+    for name in commands:
+        cli_imports = {m for m in imported(found[name]) if m.startswith("artver.cli")}
+        allowed = set() if name == "artver.cli.common" else {"artver.cli.common"}
+        bad = {
+            m for m in cli_imports if m not in allowed and not m.startswith("artver.cli.common.")
+        }
         assert not bad, f"{name} imports {bad}"
 
 

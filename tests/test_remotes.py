@@ -485,16 +485,6 @@ def test_a_push_with_nothing_new_is_answered_without_the_cli_framework(ws, tmp_p
     assert res.stderr.startswith("error: "), res.stderr
 
 
-def test_which_push_forms_are_answered_before_the_cli():
-    from artver.cli_quick import _push_options
-
-    assert _push_options([]) == (None, False)
-    assert _push_options(["-q", "-r", "x"]) == ("x", True)
-    assert _push_options(["--remote=x", "--quiet"]) == ("x", True)
-    for args in (["data"], ["-j", "2"], ["--recheck"], ["-r"], ["-r", "-q"], ["--remote="]):
-        assert _push_options(args) is None, args
-
-
 def test_a_clone_that_pulled_knows_the_remote_has_the_data(ws, tmp_path, remote_env):
     store = tmp_path / "store"
     ws.artver("remote", "add", "-d", "origin", str(store))

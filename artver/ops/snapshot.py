@@ -134,7 +134,6 @@ def take(
     manifest = snapshot.manifest
     saving = SavedTree(tree_print, manifest.oid, manifest.nfiles, manifest.size)
     repo.state.save_tree(base, saving, newest)
-    _note_if_large(repo, base, manifest.nfiles)
     return snapshot
 
 
@@ -144,11 +143,9 @@ def _unchanged_tree(repo: Repo, path: Path, shown: str, base: str, expect: str) 
     saved = repo.state.tree(base)
     if saved is None or saved.oid != expect:
         return None
-    from artver import early_scan
     from artver.parallel_scan import tree_print
 
-    _note_if_large(repo, base, saved.nfiles)
-    found = early_scan.result(str(path)) or tree_print(str(path), saved.nfiles, repo.config.jobs)
+    found = tree_print(str(path), saved.nfiles, repo.config.jobs)
     if found is None or found.fingerprint != saved.fingerprint:
         return None
     totals = (found.nfiles, found.size)
@@ -162,12 +159,3 @@ def _unchanged_tree(repo: Repo, path: Path, shown: str, base: str, expect: str) 
         shown=shown,
         links_within=repo.link_roots,
     )
-
-
-def _note_if_large(repo: Repo, base: str, nfiles: int) -> None:
-    """Large trees are fingerprinted early by the next `status` or `repro` (`early_scan`)."""
-    from artver import early_scan
-    from artver.parallel_scan import MIN_FILES
-
-    if nfiles >= MIN_FILES:
-        early_scan.note(repo.state, base)

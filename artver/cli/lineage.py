@@ -10,14 +10,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from artver.cli_options import JsonOpt
+from artver.cli.common import JsonOpt, open_repo
 from artver.ui import human_size, out, plural
-
-
-def _repo():
-    from artver.cli import _repo as find
-
-    return find()
 
 
 def lineage(
@@ -36,7 +30,7 @@ def lineage(
 
     if json + mermaid + dot > 1:
         raise UsageError("choose one of --json, --mermaid and --dot")
-    result = ops.lineage(_repo(), path, Path.cwd(), rev)
+    result = ops.lineage(open_repo(), path, Path.cwd(), rev)
     if json:
         out.json(ops.to_dict(result))
     elif mermaid:
@@ -199,7 +193,7 @@ def log(
     from artver.ops.lock_history import iso_date
     from artver.ops.log import log as do_log
 
-    result = do_log(_repo(), path, Path.cwd(), all_refs, number)
+    result = do_log(open_repo(), path, Path.cwd(), all_refs, number)
     if json:
         out.json(
             {

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from artver.cli_options import JsonOpt
+from artver.cli.common import JsonOpt, git_add_hint, open_repo
 from artver.ui import out
 
 stage_app = typer.Typer(help="Define pipeline stages in artver.yaml.", no_args_is_help=True)
@@ -23,12 +23,6 @@ StagesArg = Annotated[
     Optional[list[str]],  # noqa: UP045 - typer needs Optional here
     typer.Argument(help="Stage names (default: every stage).", show_default=False),
 ]
-
-
-def _repo():
-    from artver.cli import _repo as find
-
-    return find()
 
 
 @stage_app.command("add")
@@ -54,7 +48,7 @@ def stage_add(
     from artver.ops.stage import NewStage, add_stage
 
     new = NewStage(name, command, deps, outs, outs_no_cache, params, metrics, wdir)
-    path = add_stage(_repo(), new, Path.cwd(), force=force)
+    path = add_stage(open_repo(), new, Path.cwd(), force=force)
     out.info(f"Added stage {name} to {path.name}. Run `artver repro {name}` to run it.")
 
 
@@ -63,7 +57,7 @@ def stage_list(json: JsonOpt = False) -> None:
     """The stages with their deps and outs, in run order."""
     from artver.ops.stage import list_stages
 
-    rows = list_stages(_repo())
+    rows = list_stages(open_repo())
     if json:
         out.json({"stages": rows})
         return
@@ -127,7 +121,7 @@ def repro(
                         "identical inputs"
                     )
 
-    outcomes = do_repro(_repo(), opts, on_event, on_line)
+    outcomes = do_repro(open_repo(), opts, on_event, on_line)
     if dry_run:
         for o in outcomes:
             out.result(
@@ -136,9 +130,7 @@ def repro(
         return
     changed = sorted({path for o in outcomes for path in o.changed})
     if changed:
-        from artver.cli import _git_add_hint
-
-        _git_add_hint([Path(p) for p in changed])
+        git_add_hint([Path(p) for p in changed])
     elif not any(o.status in ("ran", "restored") for o in outcomes):
         out.info("Data and pipelines are up to date.")
 
@@ -151,7 +143,7 @@ def dag(
     """The pipeline graph (text, --mermaid or --dot)."""
     from artver.ops.pipeline import load, select
 
-    loaded = load(_repo())
+    loaded = load(open_repo())
     pipeline = loaded.pipeline
     if not pipeline.stages:
         out.result("No pipeline here (no artver.yaml).")
@@ -188,10 +180,10 @@ def params_diff(
     from artver.ops.metrics import params_diff_revisions
 
     if a is not None:
-        old, new, rows = params_diff_revisions(_repo(), a, b, show_all)
+        old, new, rows = params_diff_revisions(open_repo(), a, b, show_all)
         _print_revision_diff("params", "file", old, new, rows, json)
         return
-    rows = do_diff(_repo(), show_all)
+    rows = do_diff(open_repo(), show_all)
     if json:
         out.json({"params": rows})
         return
@@ -217,7 +209,7 @@ def metrics_diff(
     """Metrics at revision A (default HEAD) against revision B (default: the workspace)."""
     from artver.ops.metrics import metrics_diff as do_diff
 
-    old, new, rows = do_diff(_repo(), a, b, show_all)
+    old, new, rows = do_diff(open_repo(), a, b, show_all)
     _print_revision_diff("metrics", "path", old, new, rows, json)
 
 
@@ -252,7 +244,7 @@ def metrics_show(json: JsonOpt = False) -> None:
     """The values in the stages' metrics files."""
     from artver.ops.metrics import metrics_show as do_show
 
-    rows = do_show(_repo())
+    rows = do_show(open_repo())
     if json:
         out.json({"metrics": rows})
         return

@@ -9,14 +9,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from artver.cli_options import JsonOpt, RemoteOpt
+from artver.cli.common import JsonOpt, RemoteOpt, open_repo
 from artver.ui import human_size, out, plural
-
-
-def _repo():
-    from artver.cli import _repo as find
-
-    return find()
 
 
 def diff(
@@ -34,7 +28,7 @@ def diff(
     """Tracked data added, modified, deleted and renamed between revisions A and B."""
     from artver.ops.diff import diff as do_diff
 
-    result = do_diff(_repo(), a, b, remote)
+    result = do_diff(open_repo(), a, b, remote)
     if json:
         out.json(_diff_json(result))
         return
@@ -180,7 +174,7 @@ def gc(
         except typer.Abort:
             return False
 
-    result = do_gc(_repo(), scope, cloud, remote, dry_run, confirm)
+    result = do_gc(open_repo(), scope, cloud, remote, dry_run, confirm)
     plan = result.plan
     for warning in plan.warnings:
         out.info(f"Warning: {warning}")

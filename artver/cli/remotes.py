@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from artver.cli_options import RemoteOpt
+from artver.cli.common import RemoteOpt, note_checked_out_rev, open_repo, print_notes
 from artver.errors import UsageError
 from artver.ui import out, transfer_summary
 
@@ -59,12 +59,6 @@ RunCacheOpt = Annotated[
 ]
 
 
-def _repo():
-    from artver.cli import _repo as find_repo
-
-    return find_repo()
-
-
 def _level(local: bool) -> str:
     return "local" if local else "repo"
 
@@ -81,14 +75,9 @@ def remote_add(
     a password in it, only to config.local.yaml)."""
     from artver.ops.remote_config import add
 
-    notes = add(_repo(), name, url, default, _level(local), force)
+    notes = add(open_repo(), name, url, default, _level(local), force)
     out.info(f"Added remote {name} ({url})" + (" as the default" if default else ""))
     print_notes(notes)
-
-
-def print_notes(notes: list[str]) -> None:
-    for note in notes:
-        out.info(f"note: {note}")
 
 
 @remote_app.command("list")
@@ -98,7 +87,7 @@ def remote_list(
     """List remotes with their options (secrets masked); the default is marked."""
     from artver.ops.remote_config import list_remotes
 
-    found = list_remotes(_repo())
+    found = list_remotes(open_repo())
     if json:
         out.json({"remotes": [r.to_dict() for r in found]})
         return
@@ -117,7 +106,7 @@ def remote_remove(name: Annotated[str, typer.Argument(help="The remote's name.")
     """Remove a remote from the repository's config files."""
     from artver.ops.remote_config import remove
 
-    remove(_repo(), name)
+    remove(open_repo(), name)
     out.info(f"Removed remote {name}")
 
 
@@ -134,7 +123,7 @@ def remote_modify(
 
     if (value is None) != unset:
         raise UsageError("give a VALUE, or --unset to remove the option")
-    print_notes(modify(_repo(), name, option, value, _level(local)))
+    print_notes(modify(open_repo(), name, option, value, _level(local)))
 
 
 @remote_app.command("default")
@@ -146,7 +135,7 @@ def remote_default(
     """Set the default remote (core.remote), or print it when no NAME is given."""
     from artver.ops.remote_config import set_default
 
-    repo = _repo()
+    repo = open_repo()
     if name is None and not unset:
         current = repo.config.get("core.remote")
         if not current:
@@ -195,7 +184,9 @@ def push(
     from artver.ops.transfer import push as do_push
 
     sel = _selection(targets, rev, all_branches, all_commits, run_cache)
-    out.info(transfer_summary("Pushed", do_push(_repo(), sel, Path.cwd(), remote, jobs, recheck)))
+    out.info(
+        transfer_summary("Pushed", do_push(open_repo(), sel, Path.cwd(), remote, jobs, recheck))
+    )
 
 
 def fetch(
@@ -211,7 +202,7 @@ def fetch(
     from artver.ops.transfer import fetch as do_fetch
 
     sel = _selection(targets, rev, all_branches, all_commits, run_cache)
-    out.info(transfer_summary("Fetched", do_fetch(_repo(), sel, Path.cwd(), remote, jobs)))
+    out.info(transfer_summary("Fetched", do_fetch(open_repo(), sel, Path.cwd(), remote, jobs)))
 
 
 def pull(
@@ -230,14 +221,12 @@ def pull(
     from artver.ops.transfer import pull as do_pull
 
     sel = _selection(targets, rev, all_branches, all_commits, run_cache)
-    fetched, checked = do_pull(_repo(), sel, Path.cwd(), remote, jobs, force=force)
+    fetched, checked = do_pull(open_repo(), sel, Path.cwd(), remote, jobs, force=force)
     out.info(transfer_summary("Fetched", fetched))
     for shown in checked.artifacts_changed:
         out.info(f"Checked out {shown}")
     if len(sel.revs) == 1 and not (all_branches or all_commits):
-        from artver.cli import _note_checked_out_rev
-
-        _note_checked_out_rev(sel.revs[0], checked.artifacts_changed)
+        note_checked_out_rev(sel.revs[0], checked.artifacts_changed)
     elif not checked.artifacts_changed:
         out.info("Workspace already matches the pointers.")
 

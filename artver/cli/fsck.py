@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from artver.cli_options import JsonOpt
+from artver.cli.common import JsonOpt, open_repo
 from artver.ui import human_size, out, plural
 
 FsckRemoteOpt = Annotated[
@@ -36,11 +36,10 @@ def fsck(
     json: JsonOpt = False,
 ) -> None:
     """Re-hash every cached object, check every manifest and find missing objects."""
-    from artver.cli import _repo
     from artver.errors import ArtverError
     from artver.ops.fsck import fsck as do_fsck
 
-    report = do_fsck(_repo(), remote, repair)
+    report = do_fsck(open_repo(), remote, repair)
     if json:
         out.json(report.to_dict())
     else:

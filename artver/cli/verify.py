@@ -12,14 +12,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from artver.cli_options import JsonOpt
+from artver.cli.common import JsonOpt, open_repo
 from artver.ui import human_size, out, plural
-
-
-def _repo():
-    from artver.cli import _repo as find
-
-    return find()
 
 
 def _on_line(stage: str, line: str) -> None:
@@ -107,7 +101,7 @@ def verify(
         if not json:
             _print_verdict(verdict)
 
-    verdicts = do_verify(_repo(), stages or [], runs, _events(json), _on_line, report)
+    verdicts = do_verify(open_repo(), stages or [], runs, _events(json), _on_line, report)
     if json:
         out.json(
             {
@@ -147,7 +141,7 @@ def replay(
     """Re-run a past stage hermetically, as REV recorded it, and compare with its lock."""
     from artver.ops.replay import replay as do_replay
 
-    result = do_replay(_repo(), stage, rev, output, env, _events(json), _on_line)
+    result = do_replay(open_repo(), stage, rev, output, env, _events(json), _on_line)
     if json:
         out.json(result.to_dict())
     else:

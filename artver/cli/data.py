@@ -1,0 +1,166 @@
+"""Tracking data: init, add, status, checkout, commit, ls."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from artver.cli.common import (
+    JsonOpt,
+    TargetsArg,
+    git_add_hint,
+    note_checked_out_rev,
+    open_repo,
+    rev_option,
+)
+from artver.ui import human_size, out, plural
+
+
+def init(
+    no_git: Annotated[bool, typer.Option("--no-git", help="Allow a repo outside Git.")] = False,
+    force: Annotated[bool, typer.Option("-f", "--force", help="Re-initialise.")] = False,
+) -> None:
+    """Make .artver/ in the current Git repository."""
+    from artver.repo import Repo
+
+    repo = Repo.init(Path.cwd(), no_git=no_git, force=force)
+    out.info(f"Initialised artver in {repo.artver_dir}")
+    git_add_hint([repo.artver_dir / "config.yaml", repo.artver_dir / ".gitignore"])
+
+
+def add(
+    paths: Annotated[list[str], typer.Argument(help="Files, directories or glob patterns.")],
+) -> None:
+    """Hash, cache and track files or directories; write PATH.artver."""
+    from artver.ops.add import add as do_add
+
+    results = do_add(open_repo(), paths, Path.cwd())
+    to_git: list[Path] = []
+    for res in results:
+        data = res.pointer.data_path()
+        o = res.pointer.out
+        what = f"{plural(o.nfiles, 'file')}, " if o.nfiles is not None else ""
+        verb = "Added" if res.previous is None else ("Updated" if res.changed else "Unchanged")
+        out.info(f"{verb} {os.path.relpath(data)} ({what}{human_size(o.size)})")
+        if res.changed or res.gitignore:
+            to_git.append(res.pointer.file)
+        if res.gitignore:
+            to_git.append(res.gitignore)
+    git_add_hint(to_git)
+
+
+def status(targets: TargetsArg = None, json: JsonOpt = False) -> None:
+    """Show tracked data that is modified or missing, and stale stages with why."""
+    from artver.ops.status import stage_status
+    from artver.ops.status import status as do_status
+
+    repo = open_repo()
+    results = do_status(repo, targets or [], Path.cwd())
+    stages = stage_status(repo) if not targets else []
+    if json:
+        out.json(
+            {"artifacts": [r.to_dict() for r in results], "stages": [s.to_dict() for s in stages]}
+        )
+        return
+    for stage in stages:
+        out.result(f"{stage.name}: " + "; ".join(stage.reasons))
+    changed = [r for r in results if r.state != "ok"]
+    if not changed and not stages:
+        if repo.pipeline_files():
+            out.result("Data and pipelines are up to date.")
+        else:
+            out.result("Data is up to date." if results else "Nothing is tracked yet.")
+        return
+    if not changed:
+        out.info("\nRun `artver repro` to bring the stages up to date.")
+        return
+    for res in changed:
+        out.result(f"{res.path}: {res.state}")
+        for kind, paths in res.changes.items():
+            for path in paths:
+                out.result(f"    {kind}: {res.path}/{path}")
+        if not res.details_known:
+            out.result("    (which files changed is unknown: the old manifest is not in the cache)")
+    out.info("\nRun `artver add` to record the changes or `artver checkout` to discard them.")
+
+
+def checkout(
+    targets: TargetsArg = None,
+    force: Annotated[
+        bool, typer.Option("-f", "--force", help="Discard changes that are not in the cache.")
+    ] = False,
+    relink: Annotated[
+        bool, typer.Option("--relink", help="Re-create every file with the current link type.")
+    ] = False,
+    rev: Annotated[
+        Optional[str],  # noqa: UP045
+        rev_option("Restore the data this Git revision records; HEAD and the pointers stay."),
+    ] = None,
+) -> None:
+    """Make the workspace match the pointer files and the stage outputs in artver.lock."""
+    from artver.ops.checkout import checkout as do_checkout
+
+    res = do_checkout(open_repo(), targets or [], Path.cwd(), force=force, relink=relink, rev=rev)
+    c = res.counts
+    for shown in res.artifacts_changed:
+        out.info(f"Checked out {shown}")
+    if res.artifacts_changed:
+        out.info(
+            f"{c['create']} created, {c['modify']} modified, {c['delete']} deleted"
+            + (f", {c['relink']} relinked" if c["relink"] else "")
+        )
+    if rev is not None:
+        note_checked_out_rev(rev, res.artifacts_changed)
+    elif not res.artifacts_changed:
+        out.info("Workspace already matches the pointers.")
+
+
+def commit(targets: TargetsArg = None) -> None:
+    """Record the current state of tracked paths and stages into pointers and the lock."""
+    from artver.ops.commit import commit as do_commit
+
+    result = do_commit(open_repo(), targets or [], Path.cwd())
+    changed = [r for r in result.pointers if r.changed]
+    for res in changed:
+        out.info(f"Committed {os.path.relpath(res.pointer.data_path())}")
+    for name in result.stages:
+        out.info(f"Committed stage {name}")
+    if not changed and not result.stages:
+        out.info("Nothing to commit: pointers and the lock already match the workspace.")
+    to_git = [r.pointer.file for r in changed] + [
+        r.gitignore for r in result.pointers if r.gitignore
+    ]
+    if result.stages:
+        to_git.append(Path("artver.lock"))
+    git_add_hint(to_git)
+
+
+def list_(
+    targets: TargetsArg = None,
+    rev: Annotated[
+        Optional[str],  # noqa: UP045
+        rev_option("What this Git revision tracks (pointers and stage outputs), read from Git."),
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """List tracked artifacts with size, file count and state."""
+    from artver.ops.ls import ls, ls_at
+
+    if rev is not None:
+        items = ls_at(open_repo(), rev, targets or [], Path.cwd())
+    else:
+        items = ls(open_repo(), targets or [], Path.cwd())
+    if json:
+        out.json({"artifacts": [i.to_dict() for i in items]})
+        return
+    rows = [[i.path, human_size(i.size), str(i.nfiles), i.state] for i in items]
+    out.table(["path", "size", "files", "state"], rows)
+
+
+def register(app: typer.Typer) -> None:
+    for command in (init, add, status, checkout, commit):
+        app.command()(command)
+    app.command("ls")(list_)
