@@ -192,6 +192,12 @@ class _Execution:
         self.started: dict[str, tuple[Observed, list[str]]] = {}
         self.began: dict[str, float] = {}  # stage -> time.time() it started (lock `observed`)
         self.hermetic = _hermetic(repo, opts)
+        # {lock file: {stage: {out path: oid}}} of outs kept in Git (`cache: false`, metrics)
+        # before this run: those it changes are named in the `git add` hint.
+        self.in_git_before = {
+            file: {name: _uncached_outs(entry) for name, entry in entries.items()}
+            for file, entries in loaded.locks.items()
+        }
 
     @cached_property
     def runner(self) -> Runner:
@@ -271,8 +277,15 @@ class _Execution:
             self.outcomes.setdefault(name, Outcome(name, SKIPPED, ["stopped after a failure"]))
             outcome = self.outcomes[name]
             if outcome.status in (RAN, RESTORED):
-                lock = lock_path_for(self.loaded.pipeline.stages[name].file)
+                stage = self.loaded.pipeline.stages[name]
+                lock = lock_path_for(stage.file)
                 outcome.changed.append(str(self.repo.root / lock))
+                before = self.in_git_before.get(stage.file, {}).get(name, {})
+                now = _uncached_outs(self.loaded.entry(stage))
+                outcome.changed += [
+                    str(self.repo.root / posixpath.dirname(stage.file) / path)
+                    for path in changed_outs(before, now)
+                ]
         if names and ignores:
             self.outcomes[names[0]].changed += ignores
         return [self.outcomes[n] for n in names]
@@ -536,3 +549,13 @@ def repro(repo: Repo, opts: Options, events: Events, on_line) -> list[Outcome]:
             hint="The lock records only the stages that succeeded; fix it and run repro again.",
         )
     return outcomes
+
+
+def _uncached_outs(entry: LockEntry | None) -> dict[str, str | None]:
+    """{path: oid} of an entry's outs that are kept in Git rather than in the cache."""
+    return {} if entry is None else {o.path: o.oid for o in entry.outs if not o.cache}
+
+
+def changed_outs(before: dict[str, str | None], now: dict[str, str | None]) -> list[str]:
+    """The outs whose recorded content is new or differs from before. Pure."""
+    return sorted(path for path, oid in now.items() if oid is None or before.get(path) != oid)
