@@ -113,8 +113,9 @@ class RichProgress(Progress):
             self._bar = None
 
 
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """`1 file`, `2 files`; `nouns` for a plural that is not NOUN + s."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
 def human_size(n: int) -> str:
@@ -127,13 +128,30 @@ def human_size(n: int) -> str:
 
 
 def transfer_summary(verb: str, result: Any) -> str:
-    """One line about a push ("Pushed") or fetch ("Fetched")."""
+    """One line about a push ("Pushed") or fetch ("Fetched"), with the run-cache entries
+    that went along (`--run-cache`)."""
+    where = f"to {result.remote}" if verb == "Pushed" else f"from {result.remote}"
+    runs = plural(result.runs, "run-cache entry", "run-cache entries") if result.runs else ""
     if result.transferred == 0:
+        if runs:
+            there = "there" if verb == "Pushed" else "in the cache"
+            return f"{verb} {runs} {where}; every object was already {there}."
         if verb == "Pushed":
             return f"Everything is up to date on {result.remote}."
         return "Everything is already in the cache."
-    where = f"to {result.remote}" if verb == "Pushed" else f"from {result.remote}"
-    return f"{verb} {plural(result.transferred, 'object')} ({human_size(result.nbytes)}) {where}"
+    line = f"{verb} {plural(result.transferred, 'object')} ({human_size(result.nbytes)})"
+    return f"{line}{f' and {runs}' if runs else ''} {where}"
+
+
+def transfer_json(result: Any) -> dict[str, Any]:
+    """A push or fetch summary as `--json` prints it."""
+    return {
+        "remote": result.remote,
+        "transferred": result.transferred,
+        "bytes": result.nbytes,
+        "up_to_date": result.up_to_date,
+        "runs": result.runs,
+    }
 
 
 out = Output()

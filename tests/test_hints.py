@@ -42,3 +42,46 @@ def test_repro_names_every_file_kept_in_git_that_the_run_changed(ws):
     ws.commit("second run")
     forced = ws.artver("repro", "-f").stderr
     assert "git add artver.lock\n" in forced, forced
+
+
+def test_transfer_summary_counts_run_cache_entries():
+    from types import SimpleNamespace
+
+    from artver.ui import transfer_summary
+
+    def result(transferred, runs):
+        return SimpleNamespace(remote="'r' (/x)", transferred=transferred, nbytes=2048, runs=runs)
+
+    assert transfer_summary("Pushed", result(3, 2)) == (
+        "Pushed 3 objects (2.0 KiB) and 2 run-cache entries to 'r' (/x)"
+    )
+    assert transfer_summary("Pushed", result(0, 1)) == (
+        "Pushed 1 run-cache entry to 'r' (/x); every object was already there."
+    )
+    assert transfer_summary("Fetched", result(0, 0)) == "Everything is already in the cache."
+
+
+def test_push_reports_run_cache_entries_and_lists_print_json(ws, tmp_path):
+    import json
+
+    ws.write("make.py", "open('out.txt', 'w').write('x')\n")
+    ws.artver("stage", "add", "-n", "make", "-d", "make.py", "-o", "out.txt", f"{PY} make.py")
+    ws.artver("repro")
+    ws.artver("remote", "add", "-d", "store", str(tmp_path / "store"))
+    pushed = ws.artver("push", "--run-cache").stderr
+    assert "and 1 run-cache entry to 'store'" in pushed, pushed
+    again = json.loads(ws.artver("push", "--run-cache", "--json").stdout)
+    assert again["transferred"] == 0 and again["runs"] == 0
+    plan = json.loads(ws.artver("repro", "--dry-run", "--json").stdout)
+    assert plan == {"stages": [{"name": "make", "reasons": [], "status": "up to date"}]}
+    graph = json.loads(ws.artver("dag", "--json").stdout)
+    assert graph == {"edges": [], "stages": [{"after": [], "name": "make"}]}
+    gc = json.loads(ws.artver("gc", "-w", "--dry-run", "--json").stdout)
+    assert gc["remove"] == [] and gc["kept"] >= 1
+    fetched = json.loads(ws.artver("fetch", "--json").stdout)
+    assert fetched["transferred"] == 0
+    pulled = json.loads(ws.artver("pull", "--json").stdout)
+    assert pulled["checked_out"] == [] and pulled["create"] == 0
+    for args in (["repro", "--json"], ["gc", "-w", "--json"], ["dag", "--dot", "--json"]):
+        res = ws.artver(*args, expect=2)
+        assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1, res.stderr

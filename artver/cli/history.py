@@ -153,6 +153,9 @@ def gc(
         bool, typer.Option("--dry-run", help="List what would be removed; remove nothing.")
     ] = False,
     force: Annotated[bool, typer.Option("-f", "--force", help="Do not ask to confirm.")] = False,
+    json: Annotated[
+        bool, typer.Option("--json", help="With --dry-run: the plan as one JSON document.")
+    ] = False,
 ) -> None:
     """Remove cached objects that nothing in the chosen scope references."""
     from artver.errors import ArtverError, UsageError
@@ -161,6 +164,8 @@ def gc(
 
     if remote and not cloud:
         raise UsageError("-r/--remote only applies with --cloud")
+    if json and not dry_run:
+        raise UsageError("--json goes with --dry-run")
     scope = Scope(workspace, all_branches, all_tags, all_commits)
 
     def confirm(plan) -> bool:
@@ -178,6 +183,9 @@ def gc(
     plan = result.plan
     for warning in plan.warnings:
         out.info(f"Warning: {warning}")
+    if dry_run and json:
+        out.json(_plan_json(plan))
+        return
     if dry_run:
         _print_plan(plan, listing=True)
         return
@@ -221,6 +229,19 @@ def _print_plan(plan: Any, listing: bool) -> None:
             f"Would remove {plural(len(plan.temps), 'temp file')} "
             f"({human_size(plan.temp_bytes)}) that interrupted commands left."
         )
+
+
+def _plan_json(plan: Any) -> dict[str, Any]:
+    return {
+        "scope": plan.scope.describe(),
+        "kept": plan.kept,
+        "remove": [{"oid": oid, "size": size} for oid, size in plan.local.items()],
+        "bytes": plan.local_bytes,
+        "remote": plan.remote_name,
+        "remove_remote": list(plan.remote),
+        "temp_files": len(plan.temps),
+        "warnings": list(plan.warnings),
+    }
 
 
 def register(app: typer.Typer) -> None:

@@ -87,10 +87,17 @@ def repro(
         bool,
         typer.Option("--hermetic", help="Run each stage with only its declared deps visible."),
     ] = False,
+    json: Annotated[
+        bool, typer.Option("--json", help="With --dry-run: the plan as one JSON document.")
+    ] = False,
 ) -> None:
     """Run stale stages in DAG order; independent stages in parallel with -j."""
+    from artver.errors import UsageError
     from artver.ops.repro import Options
     from artver.ops.repro import repro as do_repro
+
+    if json and not dry_run:
+        raise UsageError("--json goes with --dry-run (a run prints the stages' own output)")
 
     opts = Options(
         stages or [], force, downstream, dry_run, jobs, keep_going, not no_run_cache, hermetic
@@ -122,6 +129,10 @@ def repro(
                     )
 
     outcomes = do_repro(open_repo(), opts, on_event, on_line)
+    if dry_run and json:
+        out.json({"stages": [{"name": o.name, "status": o.status, "reasons": o.reasons}
+                             for o in outcomes]})  # fmt: skip
+        return
     if dry_run:
         for o in outcomes:
             out.result(
@@ -139,17 +150,23 @@ def dag(
     stages: StagesArg = None,
     mermaid: Annotated[bool, typer.Option("--mermaid", help="Mermaid flowchart.")] = False,
     dot: Annotated[bool, typer.Option("--dot", help="Graphviz dot.")] = False,
+    json: JsonOpt = False,
 ) -> None:
-    """The pipeline graph (text, --mermaid or --dot)."""
+    """The pipeline graph (text, --mermaid, --dot or --json)."""
+    from artver.errors import UsageError
     from artver.ops.pipeline import load, select
 
+    if mermaid + dot + json > 1:
+        raise UsageError("use one of --mermaid, --dot and --json")
     loaded = load(open_repo())
     pipeline = loaded.pipeline
-    if not pipeline.stages:
+    if not pipeline.stages and not json:
         out.result("No pipeline here (no artver.yaml).")
         return
     names = pipeline.upstream_closure(select(loaded, stages)) if stages else None
-    if mermaid:
+    if json:
+        out.json(pipeline.to_dict(names))
+    elif mermaid:
         out.result(pipeline.to_mermaid(names))
     elif dot:
         out.result(pipeline.to_dot(names))

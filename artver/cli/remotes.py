@@ -11,9 +11,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from artver.cli.common import RemoteOpt, note_checked_out_rev, open_repo, print_notes
+from artver.cli.common import JsonOpt, RemoteOpt, note_checked_out_rev, open_repo, print_notes
 from artver.errors import UsageError
-from artver.ui import out, transfer_summary
+from artver.ui import out, transfer_json, transfer_summary
 
 remote_app = typer.Typer(
     name="remote",
@@ -179,14 +179,17 @@ def push(
             "(someone may have deleted them there).",
         ),
     ] = False,
+    json: JsonOpt = False,
 ) -> None:
     """Upload the objects the remote lacks."""
     from artver.ops.transfer import push as do_push
 
     sel = _selection(targets, rev, all_branches, all_commits, run_cache)
-    out.info(
-        transfer_summary("Pushed", do_push(open_repo(), sel, Path.cwd(), remote, jobs, recheck))
-    )
+    pushed = do_push(open_repo(), sel, Path.cwd(), remote, jobs, recheck)
+    if json:
+        out.json(transfer_json(pushed))
+    else:
+        out.info(transfer_summary("Pushed", pushed))
 
 
 def fetch(
@@ -197,12 +200,17 @@ def fetch(
     all_branches: AllBranchesOpt = False,
     all_commits: AllCommitsOpt = False,
     run_cache: RunCacheOpt = False,
+    json: JsonOpt = False,
 ) -> None:
     """Download into the cache the objects it lacks (verified), without touching the workspace."""
     from artver.ops.transfer import fetch as do_fetch
 
     sel = _selection(targets, rev, all_branches, all_commits, run_cache)
-    out.info(transfer_summary("Fetched", do_fetch(open_repo(), sel, Path.cwd(), remote, jobs)))
+    fetched = do_fetch(open_repo(), sel, Path.cwd(), remote, jobs)
+    if json:
+        out.json(transfer_json(fetched))
+    else:
+        out.info(transfer_summary("Fetched", fetched))
 
 
 def pull(
@@ -216,12 +224,17 @@ def pull(
     force: Annotated[
         bool, typer.Option("-f", "--force", help="Discard workspace changes not in the cache.")
     ] = False,
+    json: JsonOpt = False,
 ) -> None:
     """Fetch, then check out: make the workspace match the pointers with data from a remote."""
     from artver.ops.transfer import pull as do_pull
 
     sel = _selection(targets, rev, all_branches, all_commits, run_cache)
     fetched, checked = do_pull(open_repo(), sel, Path.cwd(), remote, jobs, force=force)
+    if json:
+        counts = {k: checked.counts[k] for k in ("create", "modify", "delete")}
+        out.json({**transfer_json(fetched), "checked_out": checked.artifacts_changed, **counts})
+        return
     out.info(transfer_summary("Fetched", fetched))
     for shown in checked.artifacts_changed:
         out.info(f"Checked out {shown}")

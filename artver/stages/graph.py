@@ -136,6 +136,14 @@ class Pipeline:
         lines.append("}")
         return "\n".join(lines)
 
+    def to_dict(self, names: Iterable[str] | None = None) -> dict[str, list]:
+        """`dag --json`: the stages in run order, each with the stages it needs, and the edges."""
+        nodes = self.order(names)
+        return {
+            "stages": [{"name": n, "after": self.predecessors(n)} for n in nodes],
+            "edges": [{"from": a, "to": b} for a, b in self._edges_among(nodes)],
+        }
+
     def to_text(self, names: Iterable[str] | None = None) -> str:
         """Each stage after the stages it needs, with its inputs indented under it."""
         nodes = self.order(names)
