@@ -15,7 +15,19 @@ from typing import Annotated, Optional
 import typer
 
 from artver import __version__
-from artver.cli import data, fsck, history, hooks, lineage, pipeline, remotes, settings, verify
+from artver.cli import (
+    admin,
+    data,
+    fsck,
+    history,
+    hooks,
+    lineage,
+    pipeline,
+    remotes,
+    settings,
+    tracking,
+    verify,
+)
 from artver.errors import ArtverError, Interrupted, Terminated
 from artver.ui import out
 
@@ -87,7 +99,8 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 # Each command group registers its commands on the app, in the order `--help` lists them.
-for group in (data, settings, pipeline, verify, remotes, history, lineage, hooks, fsck):
+GROUPS = (data, tracking, settings, admin, pipeline, verify, remotes, history, lineage, hooks, fsck)
+for group in GROUPS:
     group.register(app)
 
 
