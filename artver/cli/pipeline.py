@@ -87,6 +87,18 @@ def repro(
         bool,
         typer.Option("--hermetic", help="Run each stage with only its declared deps visible."),
     ] = False,
+    single_item: Annotated[
+        bool,
+        typer.Option("-s", "--single-item", help="Only the named stages, not those before them."),
+    ] = False,
+    pull: Annotated[
+        bool,
+        typer.Option("--pull", help="First pull missing deps, outputs and runs from the remote."),
+    ] = False,
+    allow_missing: Annotated[
+        bool,
+        typer.Option("--allow-missing", help="A missing dep or output alone makes no stage run."),
+    ] = False,
     json: Annotated[
         bool, typer.Option("--json", help="With --dry-run: the plan as one JSON document.")
     ] = False,
@@ -98,9 +110,21 @@ def repro(
 
     if json and not dry_run:
         raise UsageError("--json goes with --dry-run (a run prints the stages' own output)")
+    if single_item and (downstream or not stages):
+        raise UsageError("-s/--single-item needs STAGE names, and not --downstream")
 
     opts = Options(
-        stages or [], force, downstream, dry_run, jobs, keep_going, not no_run_cache, hermetic
+        stages or [],
+        force,
+        downstream,
+        dry_run,
+        jobs,
+        keep_going,
+        not no_run_cache,
+        hermetic,
+        single_item,
+        pull,
+        allow_missing,
     )
     write_lock = threading.Lock()
 
@@ -119,6 +143,10 @@ def repro(
                 out.info(f"Stage {stage} is up to date")
             elif what == "failed":
                 out.info(f"Stage {stage} failed")
+            elif what == "pulling":
+                out.info(
+                    f"Pulling what the stages need and the workspace lacks: {', '.join(details)}"
+                )
             elif what == "skipped":
                 out.info(f"Skipped stage {stage}: {'; '.join(details)}")
             elif what == "not deterministic":

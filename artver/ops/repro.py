@@ -59,13 +59,16 @@ class Outcome:
 
 class Options:
     __slots__ = (
+        "allow_missing",
         "downstream",
         "dry_run",
         "force",
         "hermetic",
         "jobs",
         "keep_going",
+        "pull",
         "run_cache",
+        "single_item",
         "targets",
     )
 
@@ -79,8 +82,14 @@ class Options:
         keep_going: bool = False,
         run_cache: bool = True,
         hermetic: bool = False,
+        single_item: bool = False,
+        pull: bool = False,
+        allow_missing: bool = False,
     ) -> None:
         self.hermetic = hermetic  # run each stage with only its declared deps (hermetic_repro)
+        self.single_item = single_item  # only the targets, not the stages they depend on
+        self.pull = pull  # first fetch missing deps, outputs and runs from the default remote
+        self.allow_missing = allow_missing  # a missing recorded dep or out makes no stage stale
         self.targets = [] if targets is None else targets
         self.force = force
         self.downstream = downstream
@@ -98,6 +107,8 @@ def _selection(loaded: Loaded, opts: Options) -> list[str]:
     if not opts.targets:
         return pipeline.order()
     chosen = select(loaded, opts.targets)
+    if opts.single_item:
+        return pipeline.order(chosen)
     closure = (
         pipeline.downstream_closure(chosen)
         if opts.downstream
@@ -152,7 +163,9 @@ def _check_resources(
         raise ResourceError("; ".join(problems))
 
 
-def plan(repo: Repo, loaded: Loaded, names: list[str], force: bool) -> list[Outcome]:
+def plan(
+    repo: Repo, loaded: Loaded, names: list[str], force: bool, allow_missing: bool = False
+) -> list[Outcome]:
     """What a run would do, assuming every stale stage changes what it produces."""
     observer = Observer(repo)
     will_run: set[str] = set()
@@ -161,7 +174,8 @@ def plan(repo: Repo, loaded: Loaded, names: list[str], force: bool) -> list[Outc
         stage = loaded.pipeline.stages[name]
         entry = loaded.entry(stage)
         upstream = [p for p in loaded.pipeline.predecessors(name) if p in will_run]
-        reasons = stale_reasons(stage, entry, observer.observe(stage, entry), upstream)
+        observed = observer.observe(stage, entry)
+        reasons = stale_reasons(stage, entry, observed, upstream, allow_missing)
         if force and not stage.frozen and not reasons:
             reasons = ["forced"]
         if reasons:
@@ -295,7 +309,7 @@ class _Execution:
         stage = self.loaded.pipeline.stages[name]
         entry = self.loaded.entry(stage)
         observed = self.observer.observe(stage, entry)
-        reasons = stale_reasons(stage, entry, observed)
+        reasons = stale_reasons(stage, entry, observed, allow_missing=self.opts.allow_missing)
         if self.opts.force and not stage.frozen and not reasons:
             reasons = ["forced"]
         if not reasons:
@@ -522,12 +536,18 @@ def _child_env(stage: Stage, gpus: list[str]) -> dict[str, str]:
 
 
 def repro(repo: Repo, opts: Options, events: Events, on_line) -> list[Outcome]:
+    if opts.pull:
+        from artver.ops.repro_pull import pull_missing
+
+        loaded = load(repo)
+        pull_missing(repo, loaded, _selection(loaded, opts), events)
     with repo.lock("artver repro") as lock_fd, repo.state.deferred():
         loaded = load(repo)
         names = _selection(loaded, opts)
-        _check_inputs(repo, loaded, names)
+        if not opts.allow_missing:
+            _check_inputs(repo, loaded, names)
         if opts.dry_run:
-            return plan(repo, loaded, names, opts.force)
+            return plan(repo, loaded, names, opts.force, opts.allow_missing)
         try:
             outcomes = _Execution(repo, loaded, opts, events, on_line, lock_fd).run(names)
         finally:

@@ -59,8 +59,11 @@ def stale_reasons(
     entry: LockEntry | None,
     observed: Observed,
     upstream: list[str] | None = None,
+    allow_missing: bool = False,
 ) -> list[str]:
-    """Why `stage` must run; empty when it is up to date."""
+    """Why `stage` must run; empty when it is up to date. With `allow_missing` (`repro
+    --allow-missing`), a recorded dep or out that is missing from the workspace is no reason:
+    only a change is."""
     if stage.frozen:
         return []
     reasons: list[str] = []
@@ -83,7 +86,8 @@ def stale_reasons(
         if dep not in recorded_deps:
             reasons.append(f"dep {dep} added")
         elif now is None:
-            reasons.append(f"dep {dep} missing")
+            if not allow_missing:
+                reasons.append(f"dep {dep} missing")
         elif now != recorded_deps[dep]:
             reasons.append(f"dep {dep} modified")
     for dep in sorted(set(recorded_deps) - set(stage.deps)):
@@ -96,7 +100,8 @@ def stale_reasons(
         if out.path not in recorded_outs:
             reasons.append(f"out {out.path} added")
         elif now is None:
-            reasons.append(f"out {out.path} missing")
+            if not allow_missing:
+                reasons.append(f"out {out.path} missing")
         elif now != recorded_outs[out.path]:
             reasons.append(f"out {out.path} modified")
     for name in upstream or []:
