@@ -10,6 +10,7 @@ import typer
 
 from artver.cli.common import (
     JsonOpt,
+    RemoteOpt,
     TargetsArg,
     git_add_hint,
     note_checked_out_rev,
@@ -52,12 +53,31 @@ def add(
     git_add_hint(to_git)
 
 
-def status(targets: TargetsArg = None, json: JsonOpt = False) -> None:
+def status(
+    targets: TargetsArg = None,
+    cloud: Annotated[
+        bool,
+        typer.Option("-c", "--cloud", help="Compare the cache with a remote instead."),
+    ] = False,
+    remote: RemoteOpt = None,
+    jobs: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("-j", "--jobs", min=1, help="Parallel requests to the remote."),
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
     """Show tracked data that is modified or missing, and stale stages with why."""
     from artver.ops.status import stage_status
     from artver.ops.status import status as do_status
 
+    if (remote or jobs) and not cloud:
+        from artver.errors import UsageError
+
+        raise UsageError("-r/--remote and -j/--jobs go with -c/--cloud")
     repo = open_repo()
+    if cloud:
+        _cloud_status(repo, targets or [], remote, jobs, json)
+        return
     results = do_status(repo, targets or [], Path.cwd())
     stages = stage_status(repo) if not targets else []
     if json:
@@ -85,6 +105,37 @@ def status(targets: TargetsArg = None, json: JsonOpt = False) -> None:
         if not res.details_known:
             out.result("    (which files changed is unknown: the old manifest is not in the cache)")
     out.info("\nRun `artver add` to record the changes or `artver checkout` to discard them.")
+
+
+def _cloud_status(repo, targets: list[str], remote: str | None, jobs, json: bool) -> None:
+    from artver.ops.cloud_status import IN_SYNC, cloud_status
+
+    where, results = cloud_status(repo, targets, Path.cwd(), remote, jobs)
+    if json:
+        out.json({"remote": where, "artifacts": [r.to_dict() for r in results]})
+        return
+    behind = [r for r in results if r.state != IN_SYNC]
+    if not behind:
+        out.result(f"Everything is in the cache and on remote {where}." if results else
+                   "Nothing is tracked yet.")  # fmt: skip
+        return
+    for r in behind:
+        total = plural(r.objects, "object")
+        parts = [
+            f"{len(r.not_on_remote)} of {total} not on the remote" if r.not_on_remote else "",
+            f"{len(r.not_in_cache)} of {total} not in the cache" if r.not_in_cache else "",
+            f"{len(r.lost)} of {total} in neither" if r.lost else "",
+            "its manifest is in neither, so its files are unknown" if r.files_unknown else "",
+        ]
+        out.result(f"{r.path}: {r.state} (" + "; ".join(p for p in parts if p) + ")")
+    hints = {
+        "not on remote": "`artver push` sends what the remote lacks",
+        "not in cache": "`artver fetch` (or `pull`) brings what the cache lacks",
+        "lost": "objects in neither place are lost unless another clone has them: push from it",
+    }
+    for state in ("not on remote", "not in cache", "lost"):
+        if any(r.state == state for r in behind):
+            out.info(f"  {hints[state]}")
 
 
 def checkout(
