@@ -85,3 +85,30 @@ def test_push_reports_run_cache_entries_and_lists_print_json(ws, tmp_path):
     for args in (["repro", "--json"], ["gc", "-w", "--json"], ["dag", "--dot", "--json"]):
         res = ws.artver(*args, expect=2)
         assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1, res.stderr
+
+
+def test_a_fresh_clone_is_told_to_pull_and_a_pull_of_lost_data_to_push_elsewhere(ws, tmp_path):
+    import shutil
+    import subprocess
+
+    from tests.conftest import Workspace
+
+    ws.write("data/a.txt", "a")
+    ws.write("model.bin", "m")
+    ws.artver("add", "data", "model.bin")
+    ws.artver("remote", "add", "-d", "store", str(tmp_path / "store"))
+    ws.artver("push")
+    ws.commit("data")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ws.root), str(clone)], check=True)
+    other = Workspace(clone)
+    res = other.artver("status")
+    assert res.stdout == "data: not in cache\nmodel.bin: not in cache\n", res.stdout
+    assert "Run `artver pull` to fetch the data" in res.stderr and "artver add" not in res.stderr
+    (ws.root / "model.bin").unlink()  # in the cache still: checkout brings it back
+    res = ws.artver("status")
+    assert "model.bin: missing" in res.stdout and "artver checkout" in res.stderr
+    shutil.rmtree(tmp_path / "store")
+    res = other.artver("pull", expect=1)
+    assert "Push them from a machine whose cache has them" in res.stderr, res.stderr
+    assert "This clone has no copy to send." in res.stderr

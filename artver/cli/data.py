@@ -104,7 +104,14 @@ def status(
                 out.result(f"    {kind}: {res.path}/{path}")
         if not res.details_known:
             out.result("    (which files changed is unknown: the old manifest is not in the cache)")
-    out.info("\nRun `artver add` to record the changes or `artver checkout` to discard them.")
+    states = {r.state for r in changed}
+    if states == {"not in cache"}:
+        out.info("\nRun `artver pull` to fetch the data from the remote and check it out.")
+        return
+    if "not in cache" in states:
+        out.info("\n`artver pull` fetches what is not in the cache.")
+    if states - {"not in cache"}:
+        out.info("\nRun `artver add` to record the changes or `artver checkout` to discard them.")
 
 
 def _cloud_status(repo, targets: list[str], remote: str | None, jobs, json: bool) -> None:

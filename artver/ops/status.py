@@ -11,13 +11,14 @@ from artver.pointer import Pointer
 from artver.repo import Repo
 
 OK, MODIFIED, MISSING = "ok", "modified", "missing"
+NOT_IN_CACHE = "not in cache"  # missing from the workspace, and the cache lacks it too
 
 
 @dataclass
 class ArtifactStatus:
     path: str  # repo-relative data path
     pointer: str  # repo-relative pointer file
-    state: str  # ok | modified | missing
+    state: str  # ok | modified | missing | not in cache
     kind: str  # "file" or "dir" as recorded
     changes: dict[str, list[str]] = field(default_factory=dict)  # modified/new/deleted
     details_known: bool = True  # False when the recorded manifest is not in the cache
@@ -48,7 +49,7 @@ def artifact_status(repo: Repo, pointer: Pointer, cwd: Path) -> ArtifactStatus:
     )
     snapshot = take(repo, path, shown, expect=out.oid)
     if snapshot.kind == "missing":
-        result.state = MISSING
+        result.state = MISSING if repo.odb.stat(out.oid) is not None else NOT_IN_CACHE
         return result
     if snapshot.oid == out.oid:
         return result

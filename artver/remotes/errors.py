@@ -48,8 +48,9 @@ class NotOnRemoteError(RemoteError):
         super().__init__(
             f"remote {remote} lacks data that these artifacts need:\n" + "\n".join(lines),
             remote=remote,
-            hint="Someone who has them must run `artver push --recheck` to that remote "
-            "(plain `push` skips what their clone remembers sending there before).",
+            hint="Push them from a machine whose cache has them: `artver push` there "
+            "(`artver push --recheck` if that clone pushed them before and the remote lost "
+            "them since). This clone has no copy to send.",
         )
         self.missing = missing
 
