@@ -75,12 +75,15 @@ class Output:
 
 
 class RichProgress(Progress):
-    """One transient bar counting files and bytes; rich's Progress is thread-safe."""
+    """One transient bar counting files and bytes; rich's Progress is thread-safe. Sizes in
+    binary units (KiB, MiB), as every other size artver prints; the counts shown never pass
+    the totals (work is sometimes counted twice: a retried object, a file re-read)."""
 
     def __init__(self) -> None:
         self._bar: Any = None
         self._task: Any = None
-        self._files = 0
+        self._files = self._bytes = 0
+        self._total_files = self._total_bytes = 0
         self._lock = threading.Lock()
 
     def start(self, description: str, files: int, nbytes: int) -> None:
@@ -88,16 +91,19 @@ class RichProgress(Progress):
         from rich.progress import Progress as Bar
 
         self.finish()
-        self._files = 0
+        self._files = self._bytes = 0
+        self._total_files, self._total_bytes = files, nbytes
         self._bar = Bar(
             TextColumn("{task.description}"),
             BarColumn(),
             TextColumn("{task.fields[done]}/{task.fields[files]} files"),
-            DownloadColumn(),
+            DownloadColumn(binary_units=True),
             TimeRemainingColumn(),
             transient=True,
         )
-        self._task = self._bar.add_task(description, total=nbytes, done=0, files=files)
+        # No byte total (a phase that learns sizes as it reads): the bar shows bytes so far.
+        total = nbytes or None
+        self._task = self._bar.add_task(description, total=total, done=0, files=files)
         self._bar.start()
 
     def advance(self, files: int, nbytes: int) -> None:
@@ -105,12 +111,22 @@ class RichProgress(Progress):
             return
         with self._lock:
             self._files += files
-            self._bar.update(self._task, advance=nbytes, done=self._files)
+            self._bytes += nbytes
+            self._bar.update(
+                self._task,
+                completed=capped(self._bytes, self._total_bytes),
+                done=capped(self._files, self._total_files),
+            )
 
     def finish(self) -> None:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+
+
+def capped(done: int, total: int) -> int:
+    """What a bar shows of `done`: never more than a known `total` (0: unknown). Pure."""
+    return min(done, total) if total else done
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:

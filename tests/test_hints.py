@@ -112,3 +112,21 @@ def test_a_fresh_clone_is_told_to_pull_and_a_pull_of_lost_data_to_push_elsewhere
     res = other.artver("pull", expect=1)
     assert "Push them from a machine whose cache has them" in res.stderr, res.stderr
     assert "This clone has no copy to send." in res.stderr
+
+
+def test_a_progress_bar_never_shows_more_than_its_total():
+    from artver.ui import RichProgress, capped
+
+    assert capped(1003, 1000) == 1000 and capped(5, 1000) == 5 and capped(70, 0) == 70
+    bar = RichProgress()
+    bar.start("checking", files=2, nbytes=100)
+    try:
+        bar.advance(2, 80)
+        bar.advance(1, 40)  # counted twice (a retry): the bar stays at its totals
+        task = bar._bar.tasks[0]
+        assert (task.completed, task.total, task.fields["done"]) == (100, 100, 2)
+        columns = [type(c).__name__ for c in bar._bar.columns]
+        assert "DownloadColumn" in columns
+        assert bar._bar.columns[columns.index("DownloadColumn")].binary_units
+    finally:
+        bar.finish()
