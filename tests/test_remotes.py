@@ -444,12 +444,9 @@ def test_a_push_with_nothing_new_does_not_contact_the_remote(ws, tmp_path, remot
     assert "cannot reach remote" in ws.artver("push", expect=1).stderr  # new data: asks
 
 
-def test_a_push_with_nothing_new_is_answered_without_the_cli_framework(ws, tmp_path, remote_env):
-    """The plainest no-op pushes (what the pre-push hook runs) skip importing typer; every
-    form of them says what the CLI says, and anything else still goes through the CLI."""
-    import subprocess
-    import sys
-
+def test_a_push_with_nothing_new_says_so_in_every_form(ws, tmp_path, remote_env):
+    """The plainest no-op pushes (what the pre-push hook runs) say the remote is up to date,
+    and a remote that was never pushed to gets everything."""
     ws.artver("remote", "add", "-d", "origin", str(tmp_path / "store"))
     ws.artver("remote", "add", "spare", str(tmp_path / "spare"))
     make_dataset(ws)
@@ -460,16 +457,6 @@ def test_a_push_with_nothing_new_is_answered_without_the_cli_framework(ws, tmp_p
         assert (res.stdout, res.stderr) == ("", up_to_date), args
     for args in (["push", "-q"], ["-q", "push"], ["--quiet", "push", "--remote", "origin"]):
         assert ws.artver(*args).output == "", args
-
-    code = (
-        "import sys; sys.argv = ['artver', 'push']\n"
-        "from artver.entry import run_command\n"
-        "code = run_command()\n"
-        "heavy = {'typer', 'rich', 'fsspec', 'dataclasses', 'typing', 'json', 'shutil'}\n"
-        "print(code, sorted({m.split('.')[0] for m in sys.modules} & heavy))"
-    )  # the last four cost this path ~8 ms of its ~25
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ws.root)
-    assert (proc.stdout, proc.stderr) == ("0 []\n", up_to_date)
 
     # Not remembered on that remote: the CLI pushes it all.
     res = ws.artver("push", "-r", "spare")

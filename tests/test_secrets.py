@@ -248,7 +248,7 @@ def test_transfers_to_unreachable_remotes_print_no_secret(secret_ws, verbose):
 def test_library_log_lines_under_v_are_masked():
     """What `-v` turns on: the storage libraries' warnings on stderr, masked like the rest."""
     code = (
-        "import logging, sys; from artver import cli; cli._log_libraries_masked(); "
+        "import logging, sys; from artver.cli import main; main._log_libraries_masked(); "
         f"logging.getLogger('s3fs').warning('retrying %s', {HTTPS_URL!r})"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
