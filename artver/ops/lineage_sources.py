@@ -30,17 +30,20 @@ from artver.pointer import SUFFIX
 from artver.repo import PIPELINE_FILE, Repo
 from artver.safetext import PIPELINE_MAX, POINTER_MAX, BadText, decode
 from artver.stages.lock import lock_path_for
-from artver.stages.schema import PipelineError, Stage, parse_file
+from artver.stages.schema import PipelineError, Stage, bytes_params_reader, parse_file
 
 
 class Side:
     """The metadata files of a revision or of the workspace."""
 
-    def __init__(self, label: str, sha: str | None, files: dict[str, bytes], read) -> None:
+    def __init__(
+        self, label: str, sha: str | None, files: dict[str, bytes], read, read_any
+    ) -> None:
         self.label = label
         self.sha = sha
         self.files = files  # path -> Git blob id
-        self.read = read  # path -> bytes
+        self.read = read  # path -> bytes, of the paths in `files`
+        self.read_any = read_any  # path -> bytes or None: any file (params files `vars` use)
 
     def text(self, path: str, limit: int, kind: str) -> str:
         try:
@@ -51,7 +54,13 @@ class Side:
 
 def git_side(reader: Reader, commit: Commit) -> Side:
     files = reader.files(commit.sha)
-    return Side(commit.label, commit.sha, files, lambda p: reader.history.blob(files[p]))
+    return Side(
+        commit.label,
+        commit.sha,
+        files,
+        lambda p: reader.history.blob(files[p]),
+        lambda p: reader.history.read(commit.sha, p),
+    )
 
 
 def workspace_side(repo: Repo) -> Side:
@@ -67,7 +76,14 @@ def workspace_side(repo: Repo) -> Side:
             except OSError as exc:
                 raise PathError(one, f"cannot be read ({exc.strerror or exc})") from None
     files = {p: git_blob_id(data) for p, data in contents.items()}
-    return Side("workspace", None, files, contents.__getitem__)
+
+    def read_any(rel: str) -> bytes | None:
+        try:
+            return (repo.root / rel).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    return Side("workspace", None, files, contents.__getitem__, read_any)
 
 
 def read_lineage(repo: Repo, target: str, cwd: Path, rev: str | None) -> Lineage:
@@ -121,7 +137,7 @@ def _stages(side: Side) -> list[Stage]:
         except Unsupported:
             doc = None  # parse_file reads it with the YAML library
         try:
-            found += parse_file(text, path, doc)
+            found += parse_file(text, path, doc, bytes_params_reader(side.read_any, side.label))
         except PipelineError as exc:
             raise PipelineError(f"{exc.message} ({side.label})") from None
     return found

@@ -96,7 +96,7 @@ class _Source:
 
     def stages(self) -> list[Any]:
         from artver.repo import PIPELINE_FILE
-        from artver.stages.schema import PipelineError, parse_file
+        from artver.stages.schema import PipelineError, bytes_params_reader, parse_file
 
         if self.commit is None:
             files = [self.repo.rel(p) for p in self.repo.pipeline_files()]
@@ -111,7 +111,9 @@ class _Source:
                     text = decode(data, PIPELINE_MAX, "pipeline")
                 except BadText as exc:
                     raise PipelineError(f"{rel} ({self.label}): {exc}") from None
-                stages += parse_file(text, rel)
+                stages += parse_file(
+                    text, rel, read_params=bytes_params_reader(self.read, self.label)
+                )
         return stages
 
     def cached(self, path: str) -> bytes | None:

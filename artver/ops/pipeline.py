@@ -14,7 +14,13 @@ from artver.safetext import PIPELINE_MAX, BadText, read_text
 from artver.stages.envprint import env_record
 from artver.stages.lock import LockEntry, Recorded, read_lock
 from artver.stages.params import MISSING, ParamsError, load_params_file, lookup
-from artver.stages.schema import PipelineError, Stage, load_document, parse_file
+from artver.stages.schema import (
+    PipelineError,
+    Stage,
+    load_document,
+    parse_file,
+    workspace_params_reader,
+)
 from artver.stages.status import Observed
 
 
@@ -42,6 +48,7 @@ def load(repo: Repo) -> Loaded:
 
     stages: list[Stage] = []
     locks: dict[str, dict[str, LockEntry]] = {}
+    params_reader = workspace_params_reader(repo.root, remember=repo.parse_remembered)
     for path in repo.pipeline_files():
         rel = repo.rel(path)
         try:
@@ -51,7 +58,7 @@ def load(repo: Repo) -> Loaded:
         except OSError as exc:
             raise PipelineError(f"cannot read {rel}: {exc.strerror or exc}") from None
         doc = repo.parse_remembered(rel, text, lambda t, rel=rel: load_document(t, rel))
-        stages += parse_file(text, rel, doc)
+        stages += parse_file(text, rel, doc, params_reader)
         locks[rel] = read_lock(
             repo.root, rel, lambda lock_rel, t: repo.parse_remembered(lock_rel, t)
         )

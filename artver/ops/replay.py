@@ -61,7 +61,7 @@ def stage_at(revs: Any, commit: Any, name: str) -> tuple[Stage, LockEntry]:
     from artver.repo import PIPELINE_FILE
     from artver.safetext import LOCK_MAX, PIPELINE_MAX, BadText, decode
     from artver.stages.lock import lock_path_for, parse_lock
-    from artver.stages.schema import PipelineError, parse_file
+    from artver.stages.schema import PipelineError, bytes_params_reader, parse_file
 
     where = describe_commit(commit.label, commit.sha)
     names: list[str] = []
@@ -72,7 +72,8 @@ def stage_at(revs: Any, commit: Any, name: str) -> tuple[Stage, LockEntry]:
             text = decode(revs.history.blob(blob), PIPELINE_MAX, "pipeline")
         except BadText as exc:
             raise PipelineError(f"{path} at {where}: {exc}") from None
-        for stage in parse_file(text, path):
+        params = bytes_params_reader(lambda rel: revs.read(commit, rel), where)
+        for stage in parse_file(text, path, read_params=params):
             names.append(stage.name)
             if stage.name != name:
                 continue
