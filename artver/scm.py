@@ -59,6 +59,61 @@ def ensure_ignored(path: Path) -> Path | None:
     return gitignore
 
 
+def remove_ignored(path: Path) -> Path | None:
+    """Take out of the .gitignore beside `path` the line `ensure_ignored` adds for it (other
+    lines stay as they are; a file left with nothing else is deleted, as DVC does). Returns the
+    .gitignore when it changed."""
+    gitignore = path.parent / ".gitignore"
+    if unignorable(path.name) is not None:
+        return None
+    line = ignore_entry(path.name)
+    try:
+        text = gitignore.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    lines = text.splitlines()
+    if line not in lines:
+        return None
+    kept = [kept_line for kept_line in lines if kept_line != line]
+    if any(kept_line.strip() for kept_line in kept):
+        atomic_write_text(gitignore, "\n".join(kept) + "\n")
+    else:
+        gitignore.unlink()
+    return gitignore
+
+
+def tracked_by_git(git_root: Path, rels: list[str]) -> dict[str, str]:
+    """For each of `rels` (posix paths relative to `git_root`) that Git's index holds, or
+    holds files below: the first such path of the index. Read through dulwich, like
+    `git ls-files`; a repository without an index (no commit, nothing added) tracks nothing."""
+    import bisect
+
+    from dulwich.errors import NoIndexPresent, NotGitRepository
+    from dulwich.repo import Repo as GitRepo
+
+    try:
+        repo = GitRepo(str(git_root))
+    except NotGitRepository:
+        return {}
+    try:
+        paths = sorted(repo.open_index().paths())
+    except (NoIndexPresent, FileNotFoundError):
+        return {}
+    finally:
+        repo.close()
+    found: dict[str, str] = {}
+    for rel in rels:
+        key = rel.encode("utf-8", "surrogateescape")
+        i = bisect.bisect_left(paths, key)
+        if i < len(paths) and paths[i] == key:
+            found[rel] = rel
+            continue
+        i = bisect.bisect_left(paths, key + b"/")
+        if i < len(paths) and paths[i].startswith(key + b"/"):
+            found[rel] = paths[i].decode("utf-8", "surrogateescape")
+    return found
+
+
 def is_inside(path: Path, parent: Path) -> bool:
     try:
         path.relative_to(parent)

@@ -152,10 +152,42 @@ def load_roundtrip(text: str) -> Any:
     return _parse(text, "rt")
 
 
-def dump_roundtrip(doc: Any) -> str:
+def dump_roundtrip(doc: Any, like: str | None = None) -> str:
+    """With `like` (the text `doc` was loaded from), mappings and block lists are indented as
+    that text indents them (`  - a` or `- a` under a key), so an edit does not re-indent it."""
     stream = io.StringIO()
-    _yaml("rt").dump(doc, stream)
+    yaml = _yaml("rt")
+    if like is not None:
+        mapping, offset = _indents(like)
+        if mapping is not None or offset is not None:
+            mapping = mapping or 2
+            offset = offset or 0
+            yaml.indent(mapping=mapping, sequence=offset + 2, offset=offset)
+    yaml.dump(doc, stream)
     return stream.getvalue()
+
+
+def _indents(text: str) -> tuple[int | None, int | None]:
+    """(how far a mapping's keys sit right of its parent key, how far a block list's dashes
+    do), as the first of each in `text` shows; None where it has none."""
+    mapping = offset = None
+    key_indent = None  # the indentation of the line before, when it was a bare `key:`
+    for line in text.splitlines():
+        stripped = line.lstrip(" ")
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(line) - len(stripped)
+        if key_indent is not None and indent >= key_indent:
+            step = indent - key_indent
+            if stripped.startswith("- ") and offset is None and step <= 8:
+                offset = step
+            elif not stripped.startswith("- ") and mapping is None and 0 < step <= 8:
+                mapping = step
+        if mapping is not None and offset is not None:
+            break
+        body = stripped.split(" #", 1)[0].rstrip()
+        key_indent = indent if body.endswith(":") and not body.startswith("- ") else None
+    return mapping, offset
 
 
 def dump_fast(data: Any) -> str:

@@ -39,13 +39,18 @@ def open_repo() -> Repo:
     return repo
 
 
-def git_add_hint(paths: list[Path]) -> None:
-    """Tell the user which files to `git add` after a command changed them."""
-    if paths:
-        import shlex
+def git_add_hint(paths: list[Path], deleted: list[Path] | None = None) -> None:
+    """Tell the user which files to `git add` after a command changed them, and which to
+    `git rm --cached` after it deleted them (`--ignore-unmatch`: some were never committed)."""
+    import shlex
 
-        shown = " ".join(shlex.quote(p) for p in sorted({os.path.relpath(p) for p in paths}))
-        out.info(f"\nTo track the changes with git, run:\n\n    git add {shown}\n")
+    lines = []
+    for verb, group in (("git add", paths), ("git rm --cached --ignore-unmatch", deleted or [])):
+        if group:
+            shown = sorted({os.path.relpath(p) for p in group})
+            lines.append(f"    {verb} {' '.join(shlex.quote(p) for p in shown)}")
+    if lines:
+        out.info("\nTo track the changes with git, run:\n\n" + "\n".join(lines) + "\n")
 
 
 def note_checked_out_rev(rev: str, changed: list[str]) -> None:
