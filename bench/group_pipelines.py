@@ -196,7 +196,7 @@ def chain(ctx: Context) -> GroupResult:
         samples=samples,
         rows=[
             RowSpec("cold repro (3 stages run)", "cold"),
-            RowSpec("no-op repro (all up to date)", "noop", (Faster(10),)),
+            RowSpec("no-op repro (all up to date)", "noop", (Faster(5),)),
             RowSpec("status, all up to date", "status"),
             RowSpec("repro after 1 data file changed (3 run)", "changed"),
         ],

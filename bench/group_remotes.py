@@ -393,14 +393,14 @@ def remotes(ctx: Context) -> GroupResult:
         big_floor = "cp" if kind == "local" else "s3fs-put"
         rows += [
             RowSpec(f"{where}: push {n} (cold)", f"{kind}-small-push", (Faster(3),)),
-            RowSpec(f"{where}: push {n} again, no change", f"{kind}-small-noop", (Faster(10),)),
+            RowSpec(f"{where}: push {n} again, no change", f"{kind}-small-noop", (Faster(5),)),
             RowSpec(f"{where}: pull {n} into a fresh clone", f"{kind}-small-pull", (Faster(3),)),
             RowSpec(
                 f"{where}: push {label} (cold)",
                 f"{kind}-big-push",
                 (WithinFloor(big_floor, 1.5),) + ((PeakBelow(200),) if kind == "s3" else ()),
             ),
-            RowSpec(f"{where}: push {label} again, no change", f"{kind}-big-noop", (Faster(10),)),
+            RowSpec(f"{where}: push {label} again, no change", f"{kind}-big-noop", (Faster(5),)),
             RowSpec(
                 f"{where}: pull {label} into a fresh clone",
                 f"{kind}-big-pull",

@@ -189,7 +189,10 @@ def small_files(ctx: Context) -> GroupResult:
                 check_files(repo, repo.path / "data", expected, f"after checkout of {tag}")
     remove_tree(root)
 
+    # No-op status, repro and push are held to 5x DVC since the start-up machinery (an early
+    # scan forked before the CLI was imported, a second parser for push) went (issue 16).
     faster_noop = (Faster(10), WithinFloor("stat", 3))
+    status_noop = (Faster(5), WithinFloor("stat", 3))
     return GroupResult(
         name="small",
         title=f"{count:,} small files (1-16 KiB)",
@@ -197,7 +200,7 @@ def small_files(ctx: Context) -> GroupResult:
         rows=[
             RowSpec("add (cold)", "add-cold", (Faster(5),)),
             RowSpec("add again, no change", "re-add", faster_noop),
-            RowSpec("status, no change", "status", faster_noop),
+            RowSpec("status, no change", "status", status_noop),
             RowSpec(f"add after 1% changed ({len(changes)} files)", "add-changed"),
             RowSpec("git checkout v1 + checkout", "checkout-v1", (Faster(3),)),
             RowSpec("git checkout v2 + checkout", "checkout-v2", (Faster(3),)),
