@@ -30,6 +30,16 @@ MIN_ITEMS = 1_000
 # Results travel in batches of this many: small enough for a live progress bar.
 BATCH = 64
 _FRAME = struct.Struct("<I")
+# What a child learns besides its results, sent back with each batch: name -> (take, give).
+# `take()` runs in the child and returns what it learnt since it was last called (a value
+# marshal can send); `give(value)` runs here. The cache's record of the objects it wrote
+# (`artver.cache.odb`) travels this way, so that the parent can remember them.
+CARRIED: dict[str, tuple[Callable[[], Any], Callable[[Any], None]]] = {}
+
+
+def carry(name: str, take: Callable[[], Any], give: Callable[[Any], None]) -> None:
+    """Have forked children send `take()` back with every batch, handed here to `give`."""
+    CARRIED[name] = (take, give)
 
 
 def can_fork() -> bool:
@@ -121,7 +131,9 @@ class _Child:
     def fork(cls, func: Callable[[Any], Any], share: list) -> _Child:
         def produce(write: Callable[[bytes], None]) -> None:
             for start in range(0, len(share), BATCH):
-                batch = marshal.dumps([func(item) for item in share[start : start + BATCH]])
+                results = [func(item) for item in share[start : start + BATCH]]
+                learnt = {name: take() for name, (take, _) in CARRIED.items()}
+                batch = marshal.dumps((results, learnt))
                 write(_FRAME.pack(len(batch)) + batch)
 
         pid, read_end = fork_child(produce)
@@ -146,8 +158,11 @@ class _Child:
             end = _FRAME.size + _FRAME.unpack_from(self.buffer)[0]
             if len(self.buffer) < end:
                 break
-            results = marshal.loads(self.buffer[_FRAME.size : end])
+            results, learnt = marshal.loads(self.buffer[_FRAME.size : end])
             self.buffer = self.buffer[end:]
+            for name, value in learnt.items():
+                if name in CARRIED:
+                    CARRIED[name][1](value)
             for item, result in zip(self.share[self.done :], results, strict=False):
                 on_done(item, result)
             self.done += len(results)

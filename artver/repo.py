@@ -163,7 +163,8 @@ class Repo:
     def lock(self, command: str, sweep: bool = True) -> Iterator[int]:
         """Hold the repository lock (`artver.lock`); yields the lock file's descriptor, which
         a process that must keep the repository locked after this one dies may inherit.
-        With `sweep`, the stale temp files in the cache's `tmp/` go first."""
+        With `sweep`, the stale temp files in the cache's `tmp/` go first. On the way out, the
+        stat of every object written or verified meanwhile is remembered (`remember_objects`)."""
 
         def waiting(holder: str) -> None:
             if self.on_lock_wait is not None:
@@ -172,7 +173,22 @@ class Repo:
         with repo_lock(self.artver_dir / "lock", command, self.config.lock_wait, waiting) as fd:
             if sweep:
                 self._sweep_cache_tmp()
-            yield fd
+            try:
+                yield fd
+            finally:
+                self.remember_objects()
+
+    def remember_objects(self) -> None:
+        """Save the stat of the cache objects written or re-hashed by this process to the
+        state DB, so that placing or pushing them later need not read them again
+        (`artver.cache.integrity`). Losing them costs only that read."""
+        if "odb" not in self.__dict__:
+            return
+        from artver.cache.integrity import pack
+
+        records = [(oid, pack(record)) for oid, record in self.odb.take_records()]
+        with contextlib.suppress(sqlite3.Error):
+            self.state.save_object_records(records)
 
     def _sweep_cache_tmp(self) -> None:
         """Delete the temp files killed commands left in the cache's `tmp/` (a large file half

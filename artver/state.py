@@ -4,7 +4,8 @@
 stat has not changed is never read again. `complete_dirs` remembers directory manifests
 whose every object is known to be in the local cache; `on_remote`, per remote, the tracked
 files and directories this clone pushed there or found there, so that pushing them again
-costs nothing.
+costs nothing. `objects` remembers each cache object's stat from when its bytes were last
+known to match its id (`artver.cache.integrity`).
 
 Reads use the stdlib sqlite3 connection directly because they sit on the path of a no-op
 `status`, where importing sqlite-utils would cost more than the lookups; schema creation and
@@ -25,7 +26,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING: importing typing costs each comma
 if TYPE_CHECKING:
     from typing import Any
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 # A file modified this close to (or after) the moment we looked at it may change again
 # within the filesystem's timestamp granularity without its stat changing: never trust it.
 RACY_WINDOW_NS = 100_000_000
@@ -226,6 +227,35 @@ class StateDB:
         """Called whenever objects may have left the cache (gc, fsck, a deleted object)."""
         self.conn.execute("DELETE FROM complete_dirs")
 
+    # -- cache objects whose bytes were known to match their id -----------------------------------
+    def object_records(self, oids: Iterable[str]) -> dict[str, bytes]:
+        """{oid: its packed stat (`cache.integrity.pack`)} of those of `oids` whose stat was
+        recorded when artver wrote or re-hashed them. Looked up in sorted order: neighbouring
+        keys share B-tree pages (a 20,000-object checkout: ~60 ms instead of ~120)."""
+        wanted = sorted(oids)
+        found: dict[str, bytes] = {}
+        for i in range(0, len(wanted), 500):  # SQLite caps the number of bound parameters
+            batch = wanted[i : i + 500]
+            marks = ",".join("?" * len(batch))
+            rows = self.conn.execute(f"SELECT oid, stat FROM objects WHERE oid IN ({marks})", batch)
+            found.update(rows.fetchall())
+        return found
+
+    def save_object_records(self, rows: Iterable[tuple[str, bytes]]) -> None:
+        """Remember (oid, packed stat) pairs."""
+        rows = list(rows)
+        if rows:
+            with self._transaction():
+                self.conn.executemany(
+                    "INSERT OR REPLACE INTO objects (oid, stat) VALUES (?, ?)", rows
+                )
+
+    def forget_object_records(self, oids: Iterable[str]) -> None:
+        rows = [(oid,) for oid in oids]
+        if rows:
+            with self._transaction():
+                self.conn.executemany("DELETE FROM objects WHERE oid = ?", rows)
+
     # -- what a remote is known to hold ---------------------------------------------------------
     def known_on_remote(self, remote: str, oids: Iterable[str]) -> set[str]:
         """The subset of `oids` (tracked files, and directories with all their files) that
@@ -299,6 +329,8 @@ def _create_tables(db) -> None:
     for name, (columns, pk) in schema.items():
         if name not in tables:
             db[name].create(columns, pk=pk)
+    if "objects" not in tables:  # one B-tree, keyed by oid: sqlite-utils cannot say so
+        db.execute("CREATE TABLE objects (oid TEXT PRIMARY KEY, stat BLOB) WITHOUT ROWID")
     if "remote_dirs" in tables:  # version 6's: directories only, still true
         db.execute("INSERT OR IGNORE INTO on_remote SELECT remote, oid FROM remote_dirs")
         db["remote_dirs"].drop()

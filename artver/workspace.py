@@ -18,6 +18,7 @@ from typing import NamedTuple, TypeVar
 from artver.cache.hashing import hash_bytes, hash_file
 from artver.errors import ArtverError, PathError
 from artver.fsutil import is_temp_name, met_temp
+from artver.ignore import IGNORE_FILE, TreeIgnore, is_ignored, keep
 from artver.progress import NO_PROGRESS, Progress
 from artver.state import Known, StateDB
 
@@ -147,17 +148,23 @@ def outside_link_error(display: str, real: str) -> PathError:
     )
 
 
-def scan_tree(root: str, display: str, links_within: tuple[str, ...] = ()) -> list[WsFile]:
+def scan_tree(
+    root: str,
+    display: str,
+    links_within: tuple[str, ...] = (),
+    ignore: TreeIgnore | None = None,
+) -> list[WsFile]:
     """Every regular file below `root`, following symlinks; loops are errors, and so is a
     symlink that resolves outside every directory of `links_within` (when given: the
-    repository and the cache).
+    repository and the cache). With `ignore`, what `.artverignore` files exclude is left out
+    (excluded directories are not entered, and nothing in them is an error).
 
     This loop runs once per file of every tracked directory on every status, so it keeps to
     one stat per entry and plain tuples.
     """
     root_st = os.stat(root)
     ancestors = frozenset({(root_st.st_dev, root_st.st_ino)})
-    return scan_subtree(root, "", ancestors, display, links_within)
+    return scan_subtree(root, "", ancestors, display, links_within, ignore)
 
 
 def scan_subtree(
@@ -166,18 +173,23 @@ def scan_subtree(
     ancestors: frozenset[tuple[int, int]],
     display: str,
     links_within: tuple[str, ...] = (),
+    ignore: TreeIgnore | None = None,
 ) -> list[WsFile]:
     """`scan_tree` of the directory `top`, whose files' rels start with `prefix` and whose
     parents (device, inode) are `ancestors` (to tell symlink loops).
 
     Entries are listed from an open directory, so that each `stat` resolves one name from it
-    rather than the whole path again (a sixth less time per file)."""
+    rather than the whole path again (a sixth less time per file). An ignore file met in a
+    directory applies to its entries listed before it too: they are sorted out once the
+    directory is listed, before any subdirectory is entered."""
     files: list[WsFile] = []
     append = files.append
     new_tuple = tuple.__new__
-    stack = [(top, prefix, ancestors)]
+    stack = [(top, prefix, ancestors, ignore.outer if ignore is not None else ())]
     while stack:
-        dirpath, prefix, ancestors = stack.pop()
+        dirpath, prefix, ancestors, scope = stack.pop()
+        first_file, first_dir, rules_here = len(files), len(stack), False
+        here = (ignore, dirpath, prefix, scope)
         try:
             dir_fd = os.open(dirpath, DIR_FLAGS)
         except OSError as exc:
@@ -196,24 +208,30 @@ def scan_subtree(
                     if is_temp_name(name):  # a symlinked checkout's temp, object since gone
                         met_temp(f"{dirpath}/{name}")
                         continue
-                    if entry.is_symlink():
+                    if entry.is_symlink() and not _skipped(here, prefix + name):
                         raise PathError(f"{display}/{prefix}{name}", "broken symlink") from None
                     continue  # deleted while we looked
                 except OSError as exc:
+                    if _skipped(here, prefix + name):
+                        continue
                     raise _os_error(f"{display}/{prefix}{name}", exc) from None
                 if links_within and entry.is_symlink():  # d_type: no extra syscall
                     real = link_leads_out(f"{dirpath}/{name}", links_within)
-                    if real is not None:
+                    if real is not None and not _skipped(here, prefix + name, entry.is_dir()):
                         raise outside_link_error(f"{display}/{prefix}{name}", real)
+                    if real is not None:
+                        continue
                 mode = st.st_mode
                 if stat_mod.S_IFMT(mode) == stat_mod.S_IFREG:
                     # A temp file of artver's (a killed command's, or one writing now) is never
                     # listed, so never reported, recorded or fingerprinted; deleted when stale.
                     # `< "/"` first, the cheapest test: only names starting with "." (or rarer
                     # punctuation) sort before "/".
-                    if name < "/" and is_temp_name(name):
-                        met_temp(f"{dirpath}/{name}")
-                        continue
+                    if name < "/":
+                        if is_temp_name(name):
+                            met_temp(f"{dirpath}/{name}")
+                            continue
+                        rules_here = rules_here or name == IGNORE_FILE
                     fields = (
                         prefix + name,
                         f"{dirpath}/{name}",
@@ -227,14 +245,30 @@ def scan_subtree(
                     rel = prefix + name
                     key = (st.st_dev, st.st_ino)
                     if key in ancestors:
+                        if _skipped(here, rel, True):
+                            continue
                         raise PathError(f"{display}/{rel}", "symlink loop (links back to a parent)")
-                    stack.append((f"{dirpath}/{name}", rel + "/", ancestors | {key}))
-                else:
+                    stack.append((f"{dirpath}/{name}", rel + "/", ancestors | {key}, scope))
+                elif not _skipped(here, prefix + name):
                     raise PathError(f"{display}/{prefix}{name}", "not a regular file or directory")
         finally:
             entries.close()
             os.close(dir_fd)
+        if ignore is not None and (rules_here or scope):
+            if rules_here:
+                scope = ignore.inner(dirpath, prefix, scope)
+            keep(files, first_file, stack, first_dir, scope, prefix)
     return files
+
+
+def _skipped(here: tuple, rel: str, is_dir: bool = False) -> bool:
+    """Whether the entry `rel`, which `scan_subtree` could not list (a broken symlink, a
+    special file...), is ignored by the rules in force in its directory: then it is no error.
+    `here`: (the TreeIgnore or None, the directory's path, its prefix, its scope)."""
+    ignore, dirpath, prefix, scope = here
+    if ignore is None:
+        return False
+    return is_ignored(ignore.inner(dirpath, prefix, scope), rel, is_dir)
 
 
 def parallel_map(func: Callable[[T], R], items: list[T], jobs: int) -> list[tuple[T, R]]:

@@ -173,6 +173,7 @@ def test_persist_outs_start_empty_and_are_not_compared_with_the_lock(ws):
 
 def test_deps_missing_from_the_cache_come_from_the_remote(ws, tmp_path):
     setup_pipeline(ws)
+    ws.git("rm", "-q", "--cached", "data/raw.csv")  # committed to Git: `add` refuses it there
     ws.artver("add", "data/raw.csv")
     ws.artver("repro", "-f", "prep")  # the dep is now a tracked file
     remote = tmp_path / "store"

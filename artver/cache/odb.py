@@ -8,19 +8,43 @@ from __future__ import annotations
 
 import errno
 import os
+import stat as stat_mod
+import threading
+import time
 from pathlib import Path
 
 from artver.cache import links
-from artver.cache.hashing import SMALL_FILE, hash_bytes, hash_stream, read_small
+from artver.cache.hashing import SMALL_FILE, hash_bytes, hash_file, hash_stream, read_small
+from artver.cache.integrity import may_link_into_cache, packed_stat, stat_record, worth_recording
 from artver.cache.tree import Manifest, UnsafeEntryError
 from artver.errors import ArtverError
 from artver.fsutil import DISK_FULL_ERRNOS, disk_full, kernel_copy, temp_name, unlink_quietly
 
 OBJECT_MODE = 0o444
 
+# The stat of each object this process wrote or re-hashed, by its path, until the caller
+# remembers them in the state DB (`ObjectStore.take_records`). Module-wide, because forked
+# children write objects too: theirs travel back to the parent with their results.
+_fresh: dict[str, tuple] = {}  # path -> `integrity.ObjStat`'s fields
+_fresh_lock = threading.Lock()
+
+
+def _take_fresh() -> list:
+    with _fresh_lock:
+        taken = list(_fresh.items())  # plain tuples: marshal sends them
+        _fresh.clear()
+    return taken
+
+
+def _give_fresh(records: list) -> None:
+    with _fresh_lock:
+        _fresh.update((path, tuple(record)) for path, record in records)
+
 
 class CorruptObjectError(ArtverError):
-    pass
+    def __init__(self, message: str, *, hint: str | None = None, oid: str | None = None):
+        super().__init__(message, hint=hint)
+        self.oid = oid
 
 
 class UnsafeManifestError(ArtverError):
@@ -60,6 +84,9 @@ class ObjectStore:
         self.linker = links.Linker(link_types)
         self.dir_mode = 0o2775 if shared == "group" else None
         self._made_dirs: set[str] = set()
+        from artver import forked_map
+
+        forked_map.carry("odb", _take_fresh, _give_fresh)
 
     # -- paths -----------------------------------------------------------------------------
     def path_of(self, oid: str) -> str:
@@ -67,6 +94,67 @@ class ObjectStore:
 
     def exists(self, oid: str) -> bool:
         return os.path.exists(self.path_of(oid))
+
+    def stat(self, oid: str) -> tuple | None:
+        """The object's stat as `integrity.verdict` compares it (`ObjStat`'s fields); None
+        when it is not here."""
+        try:
+            return stat_record(os.stat(self.path_of(oid)))
+        except FileNotFoundError:
+            return None
+
+    def packed_stat(self, oid: str) -> bytes | None:
+        """`stat`, packed as the state DB keeps it (`integrity.pack`)."""
+        try:
+            return packed_stat(os.stat(self.path_of(oid)))
+        except FileNotFoundError:
+            return None
+
+    # -- what is known about objects' bytes (see `artver.cache.integrity`) -------------------
+    def _remember(self, final: str, looked_ns: int, wrote_bytes: bool) -> None:
+        """Note the stat of the object at `final`, whose bytes were just written (by artver
+        itself: `wrote_bytes`) or hashed from `looked_ns` on, for `take_records`."""
+        try:
+            record = stat_record(os.stat(final))
+        except OSError:
+            return
+        if worth_recording(record, looked_ns, wrote_bytes):
+            with _fresh_lock:
+                _fresh[final] = record
+
+    def take_records(self) -> list[tuple[str, tuple]]:
+        """(oid, stat) of every object of this store written or verified since the last call
+        (in forked children too), for the state DB."""
+        prefix = self._prefix
+        with _fresh_lock:
+            mine = [path for path in _fresh if path.startswith(prefix)]
+            taken = [(path, _fresh.pop(path)) for path in mine]
+        return [(path[len(prefix) :].replace(os.sep, "", 1), rec) for path, rec in taken]
+
+    def verify(self, oid: str, size: int | None = None) -> tuple:
+        """Hash object `oid` again: its stat when its bytes still match its id (remembered,
+        with the read-only mode put back if it was changed), else CorruptObjectError."""
+        path = self.path_of(oid)
+        looked_ns = time.time_ns()
+        before = os.stat(path)
+        got = hash_file(path, before.st_size if size is None else size)
+        got += ".dir" if oid.endswith(".dir") else ""
+        after = os.stat(path)
+        if got != oid or after.st_size != before.st_size:
+            raise CorruptObjectError(
+                f"the cache object {oid} is corrupt (its content hashes to {got})", oid=oid
+            )
+        if stat_mod.S_IMODE(after.st_mode) != OBJECT_MODE:  # `chmod u+w` of a linked file
+            try:
+                os.chmod(path, OBJECT_MODE)
+                after = os.stat(path)
+            except PermissionError:
+                pass  # another user's object in a shared cache
+        record = stat_record(after)
+        if stat_record(before)[:3] == record[:3] and worth_recording(record, looked_ns, False):
+            with _fresh_lock:
+                _fresh[path] = record
+        return record
 
     def _ensure_dir(self, path: str) -> None:
         if path in self._made_dirs:
@@ -113,6 +201,7 @@ class ObjectStore:
             os.replace(tmp, final)
         except BaseException as exc:
             self._fail(tmp, exc)
+        self._remember(final, 0, wrote_bytes=True)
 
     def add_manifest(self, manifest: Manifest) -> str:
         data = manifest.to_bytes()
@@ -140,6 +229,7 @@ class ObjectStore:
                 unlink_quietly(tmp)
             else:
                 self._publish(tmp, oid)
+                self._remember(self.path_of(oid), 0, wrote_bytes=True)
             return oid, size
         except BaseException as exc:
             self._fail(tmp, exc)
@@ -150,26 +240,31 @@ class ObjectStore:
 
         Copies re-hash the bytes on the way in, so a file that changed since it was hashed is
         never stored under the wrong id. Hardlinks and symlinks fall back along the user's
-        preference list when the filesystem refuses them.
+        preference list when the filesystem refuses them. A file that is a symlink, or has
+        other hard links, is copied in even then (`integrity.may_link_into_cache`); the
+        caller links the workspace path to the copy.
         """
         for how in self.linker.candidates():
-            if how in ("copy", "reflink"):
-                if not self.exists(oid):
+            present = self.exists(oid)
+            if how in ("copy", "reflink") or (not present and not self._may_link(src)):
+                if not present:
                     got, _ = self.ingest_copy(src)
                     if got != oid:
                         raise ArtverError(
                             f"{src} changed while artver was reading it; run the command again"
                         )
                 return how
-            if self.exists(oid):
+            if present:
                 return how
             tmp = self._tmp_path(oid)
+            looked_ns = time.time_ns()
             try:
                 if how == "hardlink":
                     os.link(src, tmp)
                 else:  # symlink: the bytes move into the cache, the workspace links back
                     os.rename(src, tmp)
                 self._publish(tmp, oid)
+                self._remember(self.path_of(oid), looked_ns, wrote_bytes=False)
                 return how
             except OSError as exc:
                 unlink_quietly(tmp)
@@ -179,6 +274,14 @@ class ObjectStore:
             except BaseException as exc:
                 self._fail(tmp, exc)
         raise self.linker.exhausted()
+
+    @staticmethod
+    def _may_link(src: str) -> bool:
+        try:
+            st = os.lstat(src)
+        except OSError:
+            return True  # the link or rename reports it
+        return may_link_into_cache(stat_mod.S_ISLNK(st.st_mode), st.st_nlink)
 
     def _fail(self, tmp: str, exc: BaseException):
         unlink_quietly(tmp)
@@ -269,6 +372,7 @@ class ObjectStore:
                 unlink_quietly(tmp)
             else:
                 self._publish(tmp, oid)
+                self._remember(self.path_of(oid), 0, wrote_bytes=True)
             return size
         except BaseException as exc:
             self._fail(tmp, exc)

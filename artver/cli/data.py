@@ -34,11 +34,51 @@ def init(
 
 def add(
     paths: Annotated[list[str], typer.Argument(help="Files, directories or glob patterns.")],
+    out_path: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "-o",
+            "--out",
+            help="Track the one SRC (from anywhere) as this path.",
+            metavar="DST",
+            show_default=False,
+        ),
+    ] = None,
+    to_remote: Annotated[
+        bool,
+        typer.Option("--to-remote", help="Upload SRC straight to a remote; keep no local copy."),
+    ] = False,
+    remote: RemoteOpt = None,
 ) -> None:
     """Hash, cache and track files or directories; write PATH.artver."""
-    from artver.ops.add import add as do_add
+    from artver.errors import UsageError
 
-    results = do_add(open_repo(), paths, Path.cwd())
+    if remote is not None and not to_remote:
+        raise UsageError("-r/--remote goes with --to-remote")
+    if to_remote:
+        from artver.ops.add_out import add_to_remote
+
+        sent = add_to_remote(open_repo(), paths, out_path, remote, Path.cwd())
+        res = sent.added
+        o = res.pointer.out
+        what = f"{plural(o.nfiles, 'file')}, " if o.nfiles is not None else ""
+        out.info(
+            f"Added {os.path.relpath(res.pointer.data_path())} ({what}{human_size(o.size)}) "
+            f"to remote {sent.remote}: {plural(sent.sent, 'object')} sent, {sent.already} "
+            "already there"
+        )
+        if not sent.placed:
+            out.info(f"`artver pull {os.path.relpath(res.pointer.data_path())}` gets it here.")
+        git_add_hint([res.pointer.file] + ([res.gitignore] if res.gitignore else []))
+        return
+    if out_path is not None:
+        from artver.ops.add_out import add_out
+
+        results = [add_out(open_repo(), paths, out_path, Path.cwd())]
+    else:
+        from artver.ops.add import add as do_add
+
+        results = do_add(open_repo(), paths, Path.cwd())
     to_git: list[Path] = []
     for res in results:
         data = res.pointer.data_path()

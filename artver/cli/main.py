@@ -21,6 +21,7 @@ from artver.cli import (
     fsck,
     history,
     hooks,
+    ignore,
     lineage,
     pipeline,
     remotes,
@@ -99,7 +100,20 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 # Each command group registers its commands on the app, in the order `--help` lists them.
-GROUPS = (data, tracking, settings, admin, pipeline, verify, remotes, history, lineage, hooks, fsck)
+GROUPS = (
+    data,
+    ignore,
+    tracking,
+    settings,
+    admin,
+    pipeline,
+    verify,
+    remotes,
+    history,
+    lineage,
+    hooks,
+    fsck,
+)
 for group in GROUPS:
     group.register(app)
 

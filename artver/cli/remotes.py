@@ -13,7 +13,7 @@ import typer
 
 from artver.cli.common import JsonOpt, RemoteOpt, note_checked_out_rev, open_repo, print_notes
 from artver.errors import UsageError
-from artver.ui import out, transfer_json, transfer_summary
+from artver.ui import out, plural, transfer_json, transfer_summary
 
 remote_app = typer.Typer(
     name="remote",
@@ -233,9 +233,15 @@ def pull(
     fetched, checked = do_pull(open_repo(), sel, Path.cwd(), remote, jobs, force=force)
     if json:
         counts = {k: checked.counts[k] for k in ("create", "modify", "delete")}
-        out.json({**transfer_json(fetched), "checked_out": checked.artifacts_changed, **counts})
+        doc = {**transfer_json(fetched), "checked_out": checked.artifacts_changed, **counts}
+        out.json({**doc, "repaired": fetched.repaired})
         return
     out.info(transfer_summary("Fetched", fetched))
+    if fetched.repaired:
+        out.info(
+            f"Replaced {plural(len(fetched.repaired), 'corrupt cache object')} with verified "
+            "copies from the remote (the bad ones are in .artver/quarantine/)"
+        )
     for shown in checked.artifacts_changed:
         out.info(f"Checked out {shown}")
     if len(sel.revs) == 1 and not (all_branches or all_commits):

@@ -10,12 +10,12 @@ from pathlib import Path
 from artver import pointer as pointers
 from artver import scm
 from artver.cache.tree import Manifest
-from artver.errors import PathError, PointerError
+from artver.errors import ArtverError, PathError, PointerError
 from artver.ops.placement import check_tracked_path
-from artver.ops.snapshot import Snapshot, scan, take
+from artver.ops.snapshot import Scan, Snapshot, scan, take
 from artver.pointer import SUFFIX, Output, Pointer, is_pointer_file, pointer_path_for
 from artver.repo import Repo
-from artver.workspace import WsFile, parallel_map
+from artver.workspace import parallel_map
 
 GLOB_CHARS = set("*?[")
 
@@ -81,10 +81,54 @@ def validate(repo: Repo, path: Path, shown: str, cwd: Path) -> None:
             f"is inside {owner}, which is already tracked by {owner}{SUFFIX}",
             hint=f"Run `artver add {repo.display(ancestor, cwd)}` to record its new content.",
         )
+    refuse_ignored(repo, path, shown, cwd, os.path.isdir(path))
 
 
-def _check_no_nested(paths: list[tuple[Path, str]], scans: list[tuple[str, list[WsFile]]]) -> None:
-    for (path, shown), (_, files) in zip(paths, scans, strict=True):
+def refuse_ignored(repo: Repo, path: Path, shown: str, cwd: Path, is_dir: bool) -> None:
+    """Refuse a path an `.artverignore` excludes, as DVC refuses one its .dvcignore excludes."""
+    from artver.ignore import check_path
+    from artver.ops.snapshot import ignore_parser
+
+    if path == repo.root:
+        return
+    found = check_path(str(repo.root), repo.rel(path), is_dir, ignore_parser(repo))
+    if found is not None and found.ignores:
+        where = repo.display(repo.root / found.file, cwd)
+        raise PathError(
+            shown,
+            f"is ignored by {where}:{found.line}: {found.pattern}",
+            hint="Change that line to track it.",
+        )
+
+
+def refuse_git_tracked(repo: Repo, paths: list[tuple[Path, str]], cwd: Path) -> None:
+    """Refuse paths Git already tracks (or that hold files Git tracks), as DVC does: the same
+    bytes would be versioned twice, and checkout and Git would fight over them."""
+    git_root = scm.find_git_root(repo.root)
+    if git_root is None:
+        return
+    rels = {}
+    for path, shown in paths:
+        if scm.is_inside(path, git_root) and path != git_root:
+            rels[path.relative_to(git_root).as_posix()] = (path, shown)
+    if not rels:
+        return
+    tracked = scm.tracked_by_git(git_root, list(rels))
+    for rel, (path, _) in rels.items():
+        if rel not in tracked:
+            continue
+        named = repo.display(path, cwd)
+        inside = tracked[rel]
+        what = named if inside == rel else f"{named}: {repo.display(git_root / inside, cwd)}"
+        quoted = "'" + named.replace("'", "'\\''") + "'"
+        raise ArtverError(
+            f"{what} is tracked by Git; stop tracking it there first: "
+            f'git rm -r --cached {quoted} && git commit -m "stop tracking {named}"'
+        )
+
+
+def _check_no_nested(paths: list[tuple[Path, str]], scans: list[Scan]) -> None:
+    for (path, shown), (_, files, _) in zip(paths, scans, strict=True):
         rels = [f.rel for f in files]
         if not "\n".join(rels).isascii():  # one check for the usual all-ASCII tree
             for rel in rels:
@@ -159,9 +203,7 @@ def _on_miss(repo: Repo):
     return None
 
 
-def cache_path(
-    repo: Repo, path: Path, shown: str, scanned: tuple[str, list[WsFile]] | None = None
-) -> Output:
+def cache_path(repo: Repo, path: Path, shown: str, scanned: Scan | None = None) -> Output:
     """Store what is at `path` in the cache and return the output that records it."""
     previous = _previous_output(path)
     expect = previous.oid if previous is not None else None
@@ -172,7 +214,8 @@ def cache_path(
         assert previous is not None
         if repo.state.is_complete(previous.oid) and repo.odb.exists(previous.oid):
             return Output(path.name, previous.oid, previous.size, previous.nfiles)
-        snapshot = take(repo, path, shown, _on_miss(repo), (snapshot.kind, snapshot.files))
+        rescan = (snapshot.kind, snapshot.files, snapshot.ignore)
+        snapshot = take(repo, path, shown, _on_miss(repo), rescan)
     return _ingest(repo, snapshot)
 
 
@@ -192,6 +235,7 @@ def add(repo: Repo, targets: list[str], cwd: Path) -> list[AddResult]:
     with repo.lock("artver add"):
         for path, shown in paths:
             validate(repo, path, shown, cwd)
+        refuse_git_tracked(repo, paths, cwd)
         scans = [scan(repo, path, shown) for path, shown in paths]
         _check_no_nested(paths, scans)
         outputs = [

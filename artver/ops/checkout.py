@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from artver import scm
+from artver.cache.integrity import pack_stat
 from artver.cache.odb import CorruptObjectError, UnsafeManifestError
 from artver.cache.tree import FileEntry
 from artver.errors import MissingObjectsError, WouldLoseDataError
+from artver.ops.integrity import check_objects
 from artver.ops.placement import check_parents, check_tracked_path
 from artver.ops.plan import Change, plan_checkout, would_lose
-from artver.ops.snapshot import Snapshot, take
+from artver.ops.snapshot import Snapshot, ignored_in_the_way, take
 from artver.ops.targets import Target
 from artver.repo import Repo
 from artver.state import Known
@@ -52,9 +54,18 @@ def _recorded(repo: Repo, target: Target, missing: dict[str, str]) -> dict:
         return {}
 
 
-def _note_missing_objects(repo: Repo, job: _Job, missing: dict[str, str]) -> None:
-    """Only the objects this checkout will place are checked: usually a handful."""
-    absent = [c for c in job.changes if c.new is not None and not repo.odb.exists(c.new.oid)]
+def _stat_objects(repo: Repo, job: _Job, stats: dict[str, bytes | None]) -> None:
+    """The stat of each object `job` places, into `stats` (None: not in the cache). Only the
+    objects this checkout will place are looked at: usually a handful."""
+    for change in job.changes:
+        if change.new is not None and change.new.oid not in stats:
+            stats[change.new.oid] = repo.odb.packed_stat(change.new.oid)
+
+
+def _note_missing_objects(
+    job: _Job, stats: dict[str, bytes | None], missing: dict[str, str]
+) -> None:
+    absent = [c for c in job.changes if c.new is not None and stats[c.new.oid] is None]
     for change in absent[:5]:
         assert change.new is not None
         missing[f"{job.shown}/{change.path}" if change.path else job.shown] = change.new.oid
@@ -64,6 +75,22 @@ def _note_missing_objects(repo: Repo, job: _Job, missing: dict[str, str]) -> Non
 
 def _target(root: Path, rel: str) -> Path:
     return root / rel if rel else root
+
+
+def _users(jobs: list[_Job], oids: list[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """For the error about the corrupt objects `oids`: ({oid: the first path placing it, as
+    shown}, {oid: every path placing it})."""
+    bad = set(oids)
+    needed_by: dict[str, str] = {}
+    paths: dict[str, list[str]] = {}
+    for job in jobs:
+        for change in job.changes:
+            if change.new is not None and change.new.oid in bad:
+                shown = f"{job.shown}/{change.path}" if change.path else job.shown
+                needed_by.setdefault(change.new.oid, shown)
+                dest = str(_target(job.target.path, change.path))
+                paths.setdefault(change.new.oid, []).append(dest)
+    return needed_by, paths
 
 
 def _apply(repo: Repo, job: _Job) -> None:
@@ -84,18 +111,26 @@ def _apply(repo: Repo, job: _Job) -> None:
             made.add(parent)
     odb = repo.odb
 
-    def place(change: Change) -> tuple[int, int, int]:
+    def place(change: Change) -> tuple[int, int, int, int, int, bool]:
         dest = _target(root, change.path)
         assert change.new is not None
-        odb.materialize(change.new.oid, str(dest), change.new.executable, size=change.new.size)
+        how = odb.materialize(
+            change.new.oid, str(dest), change.new.executable, size=change.new.size
+        )
         st = os.stat(dest)
-        return st.st_ino, st.st_mtime_ns, st.st_size  # plain numbers: they may cross a pipe
+        # Plain numbers: they may cross a pipe. A hardlink's stat is the object's.
+        hardlink = how == "hardlink"
+        return st.st_ino, st.st_mtime_ns, st.st_size, st.st_ctime_ns, st.st_nlink, hardlink
 
     placed: list[tuple[str, Known]] = []
+    linked: list[tuple[str, bytes]] = []  # (oid, its stat now) of the objects hard-linked
 
-    def done(change: Change, numbers: tuple[int, int, int]) -> None:
+    def done(change: Change, numbers: tuple[int, int, int, int, int, bool]) -> None:
         assert change.new is not None
-        placed.append((change.path, Known(*numbers, change.new.oid)))
+        inode, mtime_ns, size, ctime_ns, nlink, hardlink = numbers
+        placed.append((change.path, Known(inode, mtime_ns, size, change.new.oid)))
+        if hardlink:
+            linked.append((change.new.oid, pack_stat(inode, size, mtime_ns, ctime_ns, nlink)))
         repo.progress.advance(1, change.new.size)
 
     def start_bar() -> None:
@@ -103,6 +138,8 @@ def _apply(repo: Repo, job: _Job) -> None:
 
     shared_map(place, places, repo.config.jobs, done, start_bar)
     repo.progress.finish()
+    # Proved sound just before: linking moved their ctime, so remember them as they are now.
+    repo.state.save_object_records(linked)
     base = repo.rel(root)
     repo.state.save(
         ((f"{base}/{rel}" if rel else base, known) for rel, known in placed), trusted=True
@@ -144,11 +181,14 @@ def restore(
 ) -> CheckoutResult:
     """Make each target's path hold its recorded version. The caller holds the repo lock.
 
-    Everything is checked before anything changes: missing objects and content that would
-    be lost stop the whole checkout with nothing touched.
+    Everything is checked before anything changes: missing objects, corrupt ones (whose
+    stat moved since their bytes were last known good, and which hash to something else now:
+    they are quarantined) and content that would be lost stop the whole checkout with nothing
+    touched in the workspace.
     """
     result = CheckoutResult()
     missing: dict[str, str] = {}
+    stats: dict[str, bytes | None] = {}
     jobs: list[_Job] = []
     for target in targets:
         checked = check_tracked_path(repo, target.path, target.shown, target.out.is_dir)
@@ -162,16 +202,21 @@ def restore(
         if snapshot.known_oid is not None:  # --relink needs the per-file picture
             snapshot = take(repo, target.path, target.shown)
         recorded = _recorded(repo, target, missing)
-        job = _Job(target, snapshot, plan_checkout(recorded, snapshot.oids, relink))
+        changes = plan_checkout(recorded, snapshot.oids, relink)
+        job = _Job(target, snapshot, ignored_in_the_way(snapshot, changes))
         if target.out.is_dir:
             check_parents(repo, target.path, [c.path for c in job.changes], target.shown)
-        _note_missing_objects(repo, job, missing)
+        _stat_objects(repo, job, stats)
+        _note_missing_objects(job, stats, missing)
         jobs.append(job)
     if missing:
         # Objects went missing behind artver's back: no directory is known complete any more,
         # so the next `add` or `fetch` checks every object again instead of trusting the mark.
         repo.state.forget_complete()
         raise MissingObjectsError(missing)
+    if stats:
+        check_objects(repo, stats, lambda bad: _users(jobs, bad), "nothing was checked out")
+        repo.remember_objects()  # those it hashed again, before linking moves their ctime
     if not force:
         lost = [
             f"{job.shown}/{c.path}" if c.path else job.shown

@@ -13,17 +13,15 @@ verified copies in their place.
 
 from __future__ import annotations
 
-import errno
 import os
 
 from artver.cache.odb import CorruptObjectError
 from artver.fsutil import kernel_copy, temp_name, unlink_quietly
 from artver.ops import fsck_check as rules
 from artver.ops.fsck_check import Problem
+from artver.ops.integrity import quarantine as quarantine_object
 from artver.remotes.errors import RemoteError
 from artver.repo import Repo
-
-QUARANTINE = "quarantine"
 
 
 def repair(repo: Repo, report, checked_remote, remote_name: str | None) -> None:
@@ -51,7 +49,7 @@ def repair(repo: Repo, report, checked_remote, remote_name: str | None) -> None:
         if quarantine:
             if problem.kind == rules.SYMLINK_HAZARD:
                 _links_to_copies(repo, problem)
-            problem.quarantined = _quarantine(repo, problem.oid)
+            problem.quarantined = quarantine_object(repo, problem.oid)
         if fetch:
             to_fetch.append(problem)
     if to_fetch:
@@ -71,29 +69,6 @@ def repair(repo: Repo, report, checked_remote, remote_name: str | None) -> None:
             )
     if checked_remote is not None:
         _upload(repo, checked_remote, report)
-
-
-def _quarantine(repo: Repo, oid: str) -> str | None:
-    """Move object `oid` to `.artver/quarantine/<oid>` (`<oid>.1`... if that is taken);
-    returns where it went, None when it was not there."""
-    folder = repo.artver_dir / QUARANTINE
-    folder.mkdir(exist_ok=True)
-    dest = folder / oid
-    n = 0
-    while dest.exists():
-        n += 1
-        dest = folder / f"{oid}.{n}"
-    src = repo.odb.path_of(oid)
-    try:
-        os.rename(src, dest)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:  # cache.dir on another filesystem: copy, then remove
-            raise
-        kernel_copy(src, str(dest), 0o444)
-        os.unlink(src)
-    return repo.rel(dest)
 
 
 def _links_to_copies(repo: Repo, problem: Problem) -> None:

@@ -278,6 +278,7 @@ def _delete_local(repo: Repo, oids: dict[str, int]) -> tuple[int, int]:
     finally:
         if deleted:
             repo.state.forget_complete()
+            repo.state.forget_object_records(oids)  # what was known of their bytes
     return deleted, freed
 
 

@@ -22,6 +22,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from artver.cache.odb import CorruptObjectError
 from artver.errors import ArtverError
 from artver.ops.hermetic_collect import ProducedOut, cache_outputs, collect
 from artver.ops.hermetic_sources import Needed, Sources
@@ -175,6 +176,7 @@ def build(
     from artver.fsutil import atomic_write_text
     from artver.ops.hermetic_place import Placer
 
+    check_deps(repo, spec)
     placer = Placer(repo.odb, dep_link_types(repo), repo.config.jobs)
     for dep in sorted(spec.deps, key=lambda d: d.path):
         # A lock records no mode for a file dep: a script keeps the workspace's exec bit.
@@ -192,6 +194,26 @@ def build(
     for out in spec.outs:
         (scratch / out).parent.mkdir(parents=True, exist_ok=True)
     (scratch / spec.wdir).mkdir(parents=True, exist_ok=True)
+
+
+def check_deps(repo: Repo, spec: Spec) -> None:
+    """No dep is placed from a cache object whose bytes no longer match its id: one whose
+    stat moved since its bytes were last known good is hashed first (`artver.ops.integrity`)."""
+    from artver.ops.integrity import check_objects
+
+    needed_by: dict[str, str] = {}
+    for dep in spec.deps:
+        if not dep.oid.endswith(".dir"):
+            needed_by.setdefault(dep.oid, dep.path)
+            continue
+        try:
+            entries = repo.odb.read_manifest(dep.oid).entries
+        except (FileNotFoundError, CorruptObjectError):
+            continue  # placing it says what is wrong
+        for entry in entries:
+            needed_by.setdefault(entry.oid, f"{dep.path}/{entry.path}")
+    stats = {oid: repo.odb.packed_stat(oid) for oid in needed_by}
+    check_objects(repo, stats, lambda bad: (needed_by, {}), "the stage was not run")
 
 
 def params_from(

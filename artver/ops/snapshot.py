@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import stat as stat_mod
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
+from artver.cache.hashing import hash_bytes
 from artver.cache.tree import FileEntry, Manifest
 from artver.errors import PathError
+from artver.ignore import TRANSLATION, TreeIgnore, translate
+from artver.ops.plan import Change
 from artver.repo import Repo
 from artver.state import SavedTree
 from artver.workspace import (
+    EXEC_BITS,
     FileHasher,
     WsFile,
     fingerprint,
@@ -36,6 +41,7 @@ class Snapshot:
         known_totals: tuple[int, int] | None = None,
         shown: str = "",
         links_within: tuple[str, ...] = (),
+        ignore: TreeIgnore | None = None,
     ) -> None:
         self.path = path
         self.kind = kind  # "file", "dir" or "missing"
@@ -46,12 +52,13 @@ class Snapshot:
         self.known_totals = known_totals  # (files, bytes), when known without a list
         self.shown = shown
         self.links_within = links_within  # where symlinks met when listing may lead
+        self.ignore = ignore  # the .artverignore rules a directory was listed with
 
     @property
     def files(self) -> list[WsFile]:
         """The files, listed now if the fingerprint answered without them (rarely needed)."""
         if self.listed is None:
-            self.listed = scan_tree(str(self.path), self.shown, self.links_within)
+            self.listed = scan_tree(str(self.path), self.shown, self.links_within, self.ignore)
         return self.listed
 
     @property
@@ -78,15 +85,46 @@ class Snapshot:
         return None
 
 
-def scan(repo: Repo, path: Path, shown: str) -> tuple[str, list[WsFile]]:
+# What `scan` found: ("file", "dir" or "missing", the files, the ignore rules of a directory).
+Scan = tuple[str, list[WsFile], TreeIgnore | None]
+
+
+def ignore_parser(repo: Repo):
+    """Translates an ignore file's text, remembering the translation in the state DB."""
+    return lambda rel, text: repo.parse_remembered(f"{TRANSLATION}:{rel}", text, translate)
+
+
+def tree_ignore(repo: Repo, path: Path, base: str | None = None) -> TreeIgnore:
+    """The `.artverignore` rules for the directory `path`, which sits at `base` (default: its
+    own place) in the repository."""
+    where = repo.rel(path) if base is None else base
+    return TreeIgnore(str(repo.root), where, ignore_parser(repo))
+
+
+def scan(repo: Repo, path: Path, shown: str, ignore: TreeIgnore | None = None) -> Scan:
+    """What is at `path`; a directory is listed without what its ignore rules exclude (those
+    of its own place, unless `ignore` gives others)."""
     st = stat_path(str(path), shown)
     if st is None:
-        return "missing", []
+        return "missing", [], None
     if stat_mod.S_ISDIR(st.st_mode):
-        return "dir", scan_tree(str(path), shown, repo.link_roots)
+        rules = ignore if ignore is not None else tree_ignore(repo, path)
+        return "dir", scan_tree(str(path), shown, repo.link_roots, rules), rules
     if stat_mod.S_ISREG(st.st_mode):
-        return "file", [WsFile.from_stat("", str(path), st)]
+        return "file", [WsFile.from_stat("", str(path), st)], None
     raise PathError(shown, "not a regular file or directory")
+
+
+def tree_fingerprint(files: list[WsFile], path: Path, ignore: TreeIgnore | None) -> str:
+    """The stat fingerprint of a listed directory, combined with its ignore files (when any
+    was read): editing one changes it even when the files it lets through stay the same."""
+    return _with_rules(fingerprint(files, split_point(str(path))), ignore)
+
+
+def _with_rules(tree_print: str, ignore: TreeIgnore | None) -> str:
+    if ignore is None or not ignore.read:
+        return tree_print
+    return hash_bytes(f"{tree_print}\0{ignore.digest()}".encode())
 
 
 def take(
@@ -94,7 +132,7 @@ def take(
     path: Path,
     shown: str,
     on_miss: Callable[[WsFile], str] | None = None,
-    scanned: tuple[str, list[WsFile]] | None = None,
+    scanned: Scan | None = None,
     expect: str | None = None,
 ) -> Snapshot:
     """Hash what is at `path`, reading only files the state DB does not know.
@@ -109,18 +147,25 @@ def take(
         unchanged = _unchanged_tree(repo, path, shown, base, expect)
         if unchanged is not None:
             return unchanged
-    kind, files = scanned or scan(repo, path, shown)
+    kind, files, ignore = scanned or scan(repo, path, shown)
     hasher = FileHasher(repo.state, repo.config.jobs, repo.progress)
     if kind == "file":
         oids = hasher.oids(files, lambda f: base, None, on_miss, display=lambda f: shown)
         return Snapshot(path, kind, files, oids, read=frozenset(hasher.read_this_time))
     if kind == "missing":
         return Snapshot(path, kind, files, {})
-    tree_print = fingerprint(files, split_point(str(path)))
+    tree_print = tree_fingerprint(files, path, ignore)
     saved = repo.state.tree(base) if expect is not None else None
     if saved is not None and (saved.fingerprint, saved.oid) == (tree_print, expect):
         return Snapshot(
-            path, kind, files, {}, known_oid=expect, shown=shown, links_within=repo.link_roots
+            path,
+            kind,
+            files,
+            {},
+            known_oid=expect,
+            shown=shown,
+            links_within=repo.link_roots,
+            ignore=ignore,
         )
     oids = hasher.oids(
         files,
@@ -129,7 +174,9 @@ def take(
         on_miss,
         display=lambda f: f"{shown}/{f.rel}",
     )
-    snapshot = Snapshot(path, kind, files, oids, read=frozenset(hasher.read_this_time))
+    snapshot = Snapshot(
+        path, kind, files, oids, read=frozenset(hasher.read_this_time), ignore=ignore
+    )
     newest = max((f.mtime_ns for f in files), default=0)
     manifest = snapshot.manifest
     saving = SavedTree(tree_print, manifest.oid, manifest.nfiles, manifest.size)
@@ -143,10 +190,13 @@ def _unchanged_tree(repo: Repo, path: Path, shown: str, base: str, expect: str) 
     saved = repo.state.tree(base)
     if saved is None or saved.oid != expect:
         return None
-    from artver.parallel_scan import tree_print
+    from artver.parallel_scan import MIN_FILES, tree_print
 
-    found = tree_print(str(path), saved.nfiles, repo.config.jobs)
-    if found is None or found.fingerprint != saved.fingerprint:
+    if saved.nfiles < MIN_FILES:
+        return None
+    ignore = tree_ignore(repo, path)
+    found = tree_print(str(path), saved.nfiles, repo.config.jobs, ignore)
+    if found is None or _with_rules(found.fingerprint, ignore) != saved.fingerprint:
         return None
     totals = (found.nfiles, found.size)
     return Snapshot(
@@ -158,4 +208,32 @@ def _unchanged_tree(repo: Repo, path: Path, shown: str, base: str, expect: str) 
         known_totals=totals,
         shown=shown,
         links_within=repo.link_roots,
+        ignore=ignore,
     )
+
+
+def ignored_in_the_way(snapshot: Snapshot, changes: list[Change]) -> list[Change]:
+    """`changes` (a checkout's plan for the directory `snapshot` shows) corrected for files
+    the ignore rules leave out of the listing but that are still there, where the pointer
+    records a file: their content counts as what checkout would overwrite (and could lose),
+    and one that already holds the recorded bytes is left alone."""
+    if snapshot.ignore is None or not snapshot.ignore.read:
+        return changes
+    from artver.cache.hashing import hash_file
+
+    fixed = []
+    for change in changes:
+        if change.old is None and change.new is not None:
+            dest = snapshot.path / change.path
+            try:
+                st = os.stat(dest)
+            except (FileNotFoundError, NotADirectoryError):
+                st = None
+            if st is not None and stat_mod.S_ISREG(st.st_mode):
+                found = hash_file(dest, st.st_size)
+                same_mode = change.new.executable == bool(st.st_mode & EXEC_BITS)
+                if found == change.new.oid and same_mode:
+                    continue
+                change = Change(change.path, found, change.new)
+        fixed.append(change)
+    return fixed

@@ -22,9 +22,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from artver import pointer as pointers
+from artver.cache.integrity import pack
 from artver.cache.odb import CorruptObjectError, UnsafeManifestError
 from artver.cache.tree import Manifest
 from artver.fsutil import unlink_quietly
+from artver.ops import integrity
 from artver.remotes import transfer
 from artver.remotes.errors import (
     CorruptRemoteError,
@@ -79,6 +81,7 @@ class TransferResult:
         self.up_to_date = 0  # objects the other side already had
         self.artifacts = artifacts
         self.runs = 0  # run-cache entries sent or received
+        self.repaired: list[str] = []  # corrupt cache objects pull replaced (quarantined)
 
 
 # -- what is referenced ----------------------------------------------------------------------------
@@ -218,16 +221,9 @@ def present_on(
     return _whole({o: there[o] for o in wanted & there.keys()}, expected)
 
 
-def _local_size(repo: Repo, oid: str) -> int | None:
-    try:
-        return os.stat(repo.odb.path_of(oid)).st_size
-    except FileNotFoundError:
-        return None
-
-
 def _local_sizes(repo: Repo, oids: list[str]) -> dict[str, int]:
     """{object id: size} of those of `oids` in the local cache."""
-    return {oid: size for oid in oids if (size := _local_size(repo, oid)) is not None}
+    return {oid: st[1] for oid in oids if (st := repo.odb.stat(oid)) is not None}  # size
 
 
 def _ask_each(remote: Remote, oids: list[str], jobs: int) -> dict[str, int | None]:
@@ -308,11 +304,11 @@ def push(
     # Objects missing from the local cache are fine when the remote has them already (a clone
     # that never pulled the data can still push its code): ask before calling them lost.
     lacking: dict[str, list[str]] = {}  # file or directory -> the objects the cache lacks
-    local: dict[str, int | None] = {}  # size in the cache (None: absent); one stat per object
+    local: dict[str, tuple | None] = {}  # stat in the cache (None: absent); one per object
 
     def in_cache(oid: str) -> bool:
         if oid not in local:
-            local[oid] = _local_size(repo, oid)
+            local[oid] = repo.odb.stat(oid)
         return local[oid] is not None
 
     for oid, art in pending.items():
@@ -351,15 +347,21 @@ def push(
                 result.up_to_date += 1
 
     files = sorted(owners)
-    known_sizes = {o: size for o in files if (size := local.get(o)) is not None}
+    known_sizes = {o: st[1] for o in files if (st := local.get(o)) is not None}  # size
     there = present_on(remote, files, njobs, known_sizes)
     result.up_to_date += len(there)
     todo = transfer.missing(files, there)
     sizes = {oid: known_sizes.get(oid) or os.path.getsize(repo.odb.path_of(oid)) for oid in todo}
+    # An object whose stat moved since its bytes were last known good is hashed again before
+    # it is sent (a workspace file linked to it may have been edited in place).
+    stats = {oid: pack(st) if (st := local.get(oid)) else None for oid in todo}
+    suspect = set(integrity.suspects(repo, stats))
 
     def upload(oid: str) -> int:
         path = repo.odb.path_of(oid)
         size = sizes[oid] if oid in sizes else os.path.getsize(path)
+        if oid in suspect:
+            repo.odb.verify(oid, size)  # CorruptObjectError: counted corrupt, never sent
         remote.upload(path, oid, size)
         return size
 
@@ -373,7 +375,7 @@ def push(
         outcome = _batch(repo, remote, todo, upload, njobs, start_bar)
         _raise_stopped(outcome, remote, "pushed", total)
         # Manifests last, and only those whose files all made it.
-        failed = set(outcome.missing)
+        failed = set(outcome.missing) | set(outcome.corrupt)
         ready = [d for d in dirs_todo if not _any_in(repo, d, failed)]
         dir_outcome = transfer.run_batch(
             transfer.upload_order([d for d in ready if d in manifests_todo]),
@@ -396,6 +398,16 @@ def push(
         result.runs = _push_runs(repo, remote)
     result.nbytes = sum(sizes.get(o, 0) for o in outcome.done)
     sweep_remote_temps(remote)  # those a killed push left, where the listings met them
+    repo.remember_objects()  # push takes no lock: what it verified is remembered here
+    if outcome.corrupt:
+        # Left where they are: a workspace symlink to one still shows the user's edits, and
+        # `fsck --repair` (or the next checkout) moves it aside knowing the workspace paths.
+        found = {oid: (owners.get(oid, oid), None) for oid in outcome.corrupt}
+        sent = result.transferred
+        others = f" ({sent} other object{'s were' if sent > 1 else ' was'})" if sent else ""
+        raise integrity.CorruptCacheError(
+            found, f"they were not pushed to {remote}{others}", integrity.FSCK_HINT
+        )
     if outcome.missing:  # vanished from the cache while we pushed
         for oid in outcome.missing:
             not_local[owners.get(oid, oid)].append(oid)
@@ -615,14 +627,34 @@ def pull(
     force: bool = False,
 ):
     """Fetch, then the same checkout `artver checkout` does: of the workspace's pointers, or,
-    with exactly one `--rev` (and no --all-*), of the data that revision records."""
+    with exactly one `--rev` (and no --all-*), of the data that revision records.
+
+    A cache object the checkout finds corrupt (see `artver.ops.integrity`) is quarantined by
+    it; pull then fetches a verified copy from the remote and checks out again."""
     from artver.ops.checkout import checkout
 
     at_rev = sel.revs[0] if len(sel.revs) == 1 and not sel.all_branches else None
     if at_rev is not None and not sel.all_commits:
-        fetched = fetch(repo, sel.with_workspace(False), cwd, remote_name, jobs)
-        return fetched, checkout(repo, sel.targets, cwd, force=force, rev=at_rev)
-    # What checkout will need (the workspace's pointers), plus any revisions asked for.
-    fetched = fetch(repo, sel.with_workspace(True), cwd, remote_name, jobs)
-    checked = checkout(repo, sel.targets, cwd, force=force)
+        wanted, rev = sel.with_workspace(False), at_rev
+    else:  # what checkout will need (the workspace's pointers), plus any revisions asked for
+        wanted, rev = sel.with_workspace(True), None
+    fetched = fetch(repo, wanted, cwd, remote_name, jobs)
+    try:
+        checked = checkout(repo, sel.targets, cwd, force=force, rev=rev)
+    except integrity.CorruptCacheError as exc:
+        try:
+            again = fetch(repo, wanted, cwd, remote_name, jobs)
+        except RemoteError as why:  # no good copy there either: the corruption is the news
+            source = why.remote or "the remote"
+            raise integrity.CorruptCacheError(
+                exc.found,
+                f"nothing was checked out, and {source} has no good copy",
+                "Push a good copy from a clone that has one, or `artver add` the data again if "
+                "the workspace holds the bytes you want to keep. Workspace files keep the "
+                "bytes they have.",
+            ) from None
+        fetched.transferred += again.transferred
+        fetched.nbytes += again.nbytes
+        fetched.repaired = sorted(exc.found)
+        checked = checkout(repo, sel.targets, cwd, force=force, rev=rev)
     return fetched, checked
