@@ -270,10 +270,7 @@ def test_checkout_force_never_restores_corrupt_bytes_and_pull_fetches_good_ones(
         assert res.code == 0, res.output
         assert ws.read("data/a.txt") == A and ws.read("model.bin") == MODEL
         edit_both(ws)
-    pulled = ws.artver("pull", "--force")
-    # Only a shared link lets an edit reach the cache: then pull says what it replaced.
-    replaced = "with verified copies from the remote" in pulled.stderr
-    assert replaced == (link_type in ("hardlink", "symlink")), pulled.stderr
+    ws.artver("pull", "--force")  # the corrupt objects are already aside: a plain fetch
     assert ws.files("data") == {"a.txt": A, "sub/b.txt": B}
     assert ws.read("model.bin") == MODEL
     assert ws.artver("status").stdout == "Data is up to date.\n"
