@@ -8,16 +8,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from artver.cli.common import git_add_hint, open_repo
+from artver.cli.common import git_add_hint, open_repo, sub_app
 from artver.ui import human_size, out, plural
 
-cache_app = typer.Typer(
-    name="cache",
-    help="The cache directory.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+cache_app = sub_app("cache", "The cache directory.")
 
 
 def root() -> None:

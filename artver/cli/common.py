@@ -25,6 +25,29 @@ TargetsArg = Annotated[
 ]
 
 
+JobsOpt = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option(
+        "-j",
+        "--jobs",
+        help="Parallel requests to the remote (default: see docs/remotes.md).",
+        show_default=False,
+    ),
+]
+
+
+def sub_app(name: str, help_text: str) -> typer.Typer:
+    """A command group (`artver remote ...`) that behaves like the top-level app: help when
+    run bare, -h as well as --help, plain-text help."""
+    return typer.Typer(
+        name=name,
+        help=help_text,
+        no_args_is_help=True,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+
 def rev_option(help_text: str):
     """A `--rev REV` option with this help."""
     return typer.Option("--rev", help=help_text, show_default=False)

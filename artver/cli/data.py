@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from artver.cli.common import (
+    JobsOpt,
     JsonOpt,
     RemoteOpt,
     TargetsArg,
@@ -100,10 +101,7 @@ def status(
         typer.Option("-c", "--cloud", help="Compare the cache with a remote instead."),
     ] = False,
     remote: RemoteOpt = None,
-    jobs: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option("-j", "--jobs", min=1, help="Parallel requests to the remote."),
-    ] = None,
+    jobs: JobsOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Show tracked data that is modified or missing, and stale stages with why."""

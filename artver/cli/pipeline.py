@@ -12,12 +12,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from artver.cli.common import JsonOpt, git_add_hint, open_repo
+from artver.cli.common import JsonOpt, git_add_hint, open_repo, sub_app
 from artver.ui import out
 
-stage_app = typer.Typer(help="Define pipeline stages in artver.yaml.", no_args_is_help=True)
-params_app = typer.Typer(help="Parameters stages depend on.", no_args_is_help=True)
-metrics_app = typer.Typer(help="Metrics stages produce.", no_args_is_help=True)
+stage_app = sub_app("stage", "Define pipeline stages in artver.yaml.")
+params_app = sub_app("params", "Parameters stages depend on.")
+metrics_app = sub_app("metrics", "Metrics stages produce.")
 
 StagesArg = Annotated[
     Optional[list[str]],  # noqa: UP045 - typer needs Optional here

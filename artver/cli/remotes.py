@@ -11,17 +11,19 @@ from typing import Annotated, Optional
 
 import typer
 
-from artver.cli.common import JsonOpt, RemoteOpt, note_checked_out_rev, open_repo, print_notes
+from artver.cli.common import (
+    JobsOpt,
+    JsonOpt,
+    RemoteOpt,
+    note_checked_out_rev,
+    open_repo,
+    print_notes,
+    sub_app,
+)
 from artver.errors import UsageError
 from artver.ui import out, plural, transfer_json, transfer_summary
 
-remote_app = typer.Typer(
-    name="remote",
-    help="Manage remotes: where push, fetch and pull send and get data.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+remote_app = sub_app("remote", "Manage remotes: where push, fetch and pull send and get data.")
 
 LocalOpt = Annotated[
     bool, typer.Option("--local", help="Write to config.local.yaml (not committed).")
@@ -29,15 +31,6 @@ LocalOpt = Annotated[
 TargetsArg = Annotated[
     Optional[list[str]],  # noqa: UP045 - typer needs Optional here
     typer.Argument(help="Tracked paths or their .artver files (default: all)."),
-]
-JobsOpt = Annotated[
-    Optional[int],  # noqa: UP045
-    typer.Option(
-        "-j",
-        "--jobs",
-        help="Parallel transfers (default: see docs/remotes.md).",
-        show_default=False,
-    ),
 ]
 RevOpt = Annotated[
     Optional[list[str]],  # noqa: UP045

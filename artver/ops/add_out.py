@@ -300,12 +300,12 @@ class _Sender:
 
     def send(self, files: list[WsFile], items: list[tuple[str, int, bool]]):
         """Send every item; ({rel: oid}, objects sent, objects already there)."""
-        from artver.ops.transfer import present_on
+        from artver.ops.transfer import present_on, remote_jobs
         from artver.remotes import transfer
         from artver.remotes.remote import classify
 
         remote, repo = self.remote, self.repo
-        jobs = _jobs(repo, remote)
+        jobs = remote_jobs(repo, remote)
         oids: dict[str, str] = {}
         sent: set[str] = set()
         by_rel = {f.rel: f for f in files}
@@ -428,19 +428,6 @@ class _Sender:
         finally:
             unlink_quietly(tmp)
         return True
-
-
-def _jobs(repo: Repo, remote) -> int:
-    """As many transfers at once as `push` runs (`remote.NAME.jobs`, else core.jobs for a
-    directory, more for a network store, which waits on round trips)."""
-    configured = remote.options.get("jobs")
-    if configured is not None:
-        return int(configured)
-    if repo.config.get("core.jobs") is not None or remote.protocol == "file":
-        return repo.config.jobs
-    from artver.config import usable_cores
-
-    return min(64, 16 * usable_cores())
 
 
 def _open_local(path: str, rel: str, sender: _Sender):

@@ -72,11 +72,13 @@ def cloud_status(
     """(the remote as shown, the status of each artifact the targets name: every pointer and
     recorded stage output by default)."""
     from artver.ops.targets import resolve
-    from artver.ops.transfer import guard_remote, present_on
+    from artver.ops.transfer import guard_remote, present_on, remote_jobs
     from artver.remotes.remote import open_remote
 
     remote = open_remote(repo.config, remote_name, repo.root, connect=False)
     found = resolve(repo, targets, cwd)
+    guard_remote(remote, remote.connect)
+    jobs = remote_jobs(repo, remote, jobs)
     objects: dict[str, list[str]] = {}
     unknown: set[str] = set()
     for target in found:
@@ -84,8 +86,7 @@ def cloud_status(
     on_remote_dirs: set[str] = set()
     dirs = [oid for oid in objects if oid.endswith(".dir")]
     if dirs:
-        guard_remote(remote, remote.connect)
-        on_remote_dirs = present_on(remote, dirs, jobs or repo.config.jobs)
+        on_remote_dirs = present_on(remote, dirs, jobs)
     for oid in dirs:
         files = _manifest_files(repo, remote, oid, oid in on_remote_dirs)
         if files is None:
@@ -94,8 +95,7 @@ def cloud_status(
             objects[oid] += files
     every = sorted({o for oids in objects.values() for o in oids})
     in_cache = {o for o in every if repo.odb.stat(o) is not None}
-    guard_remote(remote, remote.connect)
-    on_remote = present_on(remote, every, jobs or repo.config.jobs)
+    on_remote = present_on(remote, every, jobs)
     result = []
     for target in found:
         oids = objects[target.out.oid]

@@ -248,7 +248,7 @@ def _workspace_inodes(
 
 def _check_remote(repo: Repo, remote, report: Report, refs: _Refs) -> list[Problem]:
     """Read every object on the remote once; a manifest there promises all its files."""
-    from artver.ops.transfer import guard_remote
+    from artver.ops.transfer import guard_remote, remote_jobs
 
     checked = Checked(f"remote {remote}")
     report.remote = checked
@@ -259,7 +259,7 @@ def _check_remote(repo: Repo, remote, report: Report, refs: _Refs) -> list[Probl
     else:
         sizes = guard_remote(remote, remote.list_all)
         unlisted = []
-        results = check_remote_all(remote, sizes, _remote_jobs(repo, remote), repo.progress)
+        results = check_remote_all(remote, sizes, remote_jobs(repo, remote), repo.progress)
     checked.count(results)
     report.remote_results = results
     promised = rules.promised(
@@ -294,18 +294,6 @@ def _remote_manifest(remote, oid: str) -> Manifest:
         with open(remote.path_of(oid), "rb") as fobj:
             return Manifest.from_bytes(fobj.read())
     return Manifest.from_bytes(guard_remote(remote, remote.fs.cat_file, remote.path_of(oid)))
-
-
-def _remote_jobs(repo: Repo, remote) -> int:
-    """Threads for an object-store remote: as for transfers, they wait on round trips."""
-    configured = remote.options.get("jobs")
-    if configured is not None:
-        return int(configured)
-    if repo.config.get("core.jobs") is not None:
-        return repo.config.jobs
-    from artver.config import usable_cores
-
-    return min(64, 16 * usable_cores())
 
 
 def _name_commits(

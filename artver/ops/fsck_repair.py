@@ -13,13 +13,11 @@ verified copies in their place.
 
 from __future__ import annotations
 
-import os
-
 from artver.cache.odb import CorruptObjectError
-from artver.fsutil import kernel_copy, temp_name, unlink_quietly
 from artver.ops import fsck_check as rules
 from artver.ops.fsck_check import Problem
 from artver.ops.integrity import quarantine as quarantine_object
+from artver.ops.integrity import symlink_to_copy
 from artver.remotes.errors import RemoteError
 from artver.repo import Repo
 
@@ -47,8 +45,9 @@ def repair(repo: Repo, report, checked_remote, remote_name: str | None) -> None:
         if no_source and not fetch and problem.kind in rules.FETCHABLE:
             problem.repair_note = no_source
         if quarantine:
-            if problem.kind == rules.SYMLINK_HAZARD:
-                _links_to_copies(repo, problem)
+            if problem.kind == rules.SYMLINK_HAZARD:  # the edited bytes stay in the workspace
+                for rel in problem.workspace_paths:
+                    symlink_to_copy(repo, problem.oid, str(repo.root / rel))
             problem.quarantined = quarantine_object(repo, problem.oid)
         if fetch:
             to_fetch.append(problem)
@@ -69,23 +68,6 @@ def repair(repo: Repo, report, checked_remote, remote_name: str | None) -> None:
             )
     if checked_remote is not None:
         _upload(repo, checked_remote, report)
-
-
-def _links_to_copies(repo: Repo, problem: Problem) -> None:
-    """Each workspace symlink to the object becomes a plain file with the bytes it shows, so
-    that quarantining the object leaves them in the workspace."""
-    src = repo.odb.path_of(problem.oid)
-    for rel in problem.workspace_paths:
-        path = str(repo.root / rel)
-        if not os.path.islink(path):
-            continue
-        tmp = temp_name(path)
-        try:
-            kernel_copy(src, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            unlink_quietly(tmp)
-            raise
 
 
 def _fetch(repo: Repo, remote, problems: list[Problem]) -> None:

@@ -105,7 +105,7 @@ def set_aside(
     found: dict[str, tuple[str, str | None]] = {}
     for oid in oids:
         for path in (links or {}).get(oid, []):
-            _link_to_copy(repo, oid, path)
+            symlink_to_copy(repo, oid, path)
         found[oid] = (needed_by.get(oid, oid), quarantine(repo, oid))
     # No directory holding them is complete in the cache any more, and the next fetch must
     # bring them back.
@@ -137,7 +137,7 @@ def quarantine(repo: Repo, oid: str) -> str | None:
     return repo.rel(dest)
 
 
-def _link_to_copy(repo: Repo, oid: str, path: str) -> None:
+def symlink_to_copy(repo: Repo, oid: str, path: str) -> None:
     """If `path` is a symlink to object `oid`, make it a plain file with the bytes it shows,
     so that quarantining the object leaves them in the workspace."""
     src = repo.odb.path_of(oid)

@@ -149,7 +149,9 @@ def _by_oid(artifacts: list[Artifact]) -> dict[str, Artifact]:
     return first
 
 
-def _jobs(repo: Repo, remote: Remote, jobs: int | None) -> int:
+def remote_jobs(repo: Repo, remote: Remote, jobs: int | None = None) -> int:
+    """How many requests to a remote at once: `-j`, else `remote.NAME.jobs`, else core.jobs
+    for a directory (or when set), else more for a network store, which waits on round trips."""
     if jobs is not None:
         _check_jobs(jobs)
         return jobs
@@ -283,7 +285,7 @@ def push(
 ) -> TransferResult:
     _check_jobs(jobs)
     remote, by_oid, pending, result = _start_push(repo, sel, cwd, remote_name, recheck)
-    njobs = _jobs(repo, remote, jobs)
+    njobs = remote_jobs(repo, remote, jobs)
     if not pending and not sel.run_cache:
         return result
     remote.connect()
@@ -475,7 +477,7 @@ def fetch(
     repo: Repo, sel: Selection, cwd: Path, remote_name: str | None, jobs: int | None = None
 ) -> TransferResult:
     remote = _remote(repo, remote_name)
-    njobs = _jobs(repo, remote, jobs)
+    njobs = remote_jobs(repo, remote, jobs)
     with repo.lock("artver fetch"):
         runs = _fetch_runs(repo, remote) if sel.run_cache else 0
         artifacts = collect(repo, sel, cwd)
@@ -490,7 +492,7 @@ def fetch_artifacts(
     """Fetch exactly `artifacts` from a remote (default `core.remote`) into the cache, for a
     caller that already holds the repository lock (verify and replay fetching a stage's deps)."""
     remote = _remote(repo, remote_name)
-    return _fetch(repo, remote, artifacts, _jobs(repo, remote, None))
+    return _fetch(repo, remote, artifacts, remote_jobs(repo, remote))
 
 
 def _download_batch(
