@@ -49,6 +49,7 @@ ARTVER_GITIGNORE = """\
 /state.db
 /state.db-*
 /lock
+/quarantine
 /config.local.yaml
 """
 

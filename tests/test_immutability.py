@@ -259,6 +259,8 @@ def test_checkout_force_never_restores_corrupt_bytes_and_pull_fetches_good_ones(
         quarantine = ws.root / ".artver/quarantine"
         assert (quarantine / xxh(A)).read_bytes() == EDITED
         assert (quarantine / xxh(MODEL)).read_bytes() == EDITED
+        # Git never offers the quarantined objects for `git add -A`.
+        assert "quarantine" not in ws.git("status", "--porcelain", "--untracked-files=all")
         assert ws.read("data/a.txt") == EDITED  # the user's bytes stay where they were
         assert ws.read("model.bin") == EDITED
         assert not (ws.root / "data/a.txt").is_symlink()  # a link would dangle: now a copy

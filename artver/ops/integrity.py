@@ -119,6 +119,11 @@ def quarantine(repo: Repo, oid: str) -> str | None:
     returns where it went (repo-relative), None when it was not there."""
     folder = repo.artver_dir / QUARANTINE
     folder.mkdir(exist_ok=True)
+    # Its own ignore file: repositories made before /quarantine was in .artver/.gitignore
+    # must not offer its objects to `git add -A` (nor to an experiment's snapshot).
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n", encoding="utf-8")
     dest = folder / oid
     n = 0
     while dest.exists():

@@ -27,7 +27,8 @@ def _memory_total() -> int:
 
 
 def _gpu_ids(override: str | None) -> list[str]:
-    """GPU ids: ARTVER_GPUS (a count or a comma list) wins; else what nvidia-smi lists."""
+    """GPU ids: ARTVER_GPUS (a count, or a comma list: `1,` is GPU 1) wins; else what
+    nvidia-smi lists."""
     if override is not None:
         override = override.strip()
         if override.isdigit():
