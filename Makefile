@@ -18,7 +18,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash demo/walkthrough.sh
 
+# The browser test (tests/test_plots_browser.py) needs Debian's chromium: installed here when
+# missing and possible (root, apt-get), else that test skips (fails under CI=true).
 test: $(STAMP)
+	bash scripts/ensure-chromium.sh
 	$(PY) -m pytest -q -n 2
 
 bench: $(STAMP)

@@ -101,12 +101,32 @@ class History:
             if len(found) > 1:
                 shown = ", ".join(sorted(s[:12] for s in found)[:5])
                 raise RevisionError(f"short SHA {name!r} is ambiguous: {shown}")
+        experiment = self._experiment(name, rev)
+        if experiment is not None:
+            return experiment
         if name == "HEAD":
             raise RevisionError("HEAD names no commit: the repository has no commits yet")
         raise RevisionError(
             f"unknown Git revision {rev!r}",
             hint="Name a branch, a tag, a commit SHA or HEAD~N (see `git log`).",
         )
+
+    def _experiment(self, name: str, rev: str) -> str | None:
+        """The commit of the experiment called `name` (`refs/artver/exps/<baseline>/<name>`),
+        so that every command taking a revision takes an experiment's name too."""
+        if "/" in name:
+            return None
+        refs = self._repo.refs
+        found = {
+            refs[b"refs/artver/exps/" + key]
+            for key in refs.keys(base=b"refs/artver/exps/")
+            if key.rsplit(b"/", 1)[-1] == name.encode("utf-8", "surrogateescape")
+        }
+        if len(found) > 1:
+            raise RevisionError(f"{rev!r} names several experiments: give its commit SHA")
+        if not found:
+            return None
+        return self._peel(found.pop())
 
     def _by_prefix(self, prefix: str) -> set[str]:
         store = self._repo.object_store
@@ -343,6 +363,31 @@ class History:
         if not stat.S_ISREG(mode):
             return None
         return self.blob(blob)
+
+    def files_below(self, sha: str, path: str) -> list[str] | None:
+        """The paths (from the root, sorted) of the regular files below directory `path` in
+        the commit's tree; None when the commit has no directory there."""
+        from dulwich.object_store import tree_lookup_path
+
+        tree = self._header(sha, sha[:12])[0]
+        try:
+            mode, sub = tree_lookup_path(
+                self._repo.object_store.__getitem__, tree, path.encode("utf-8", "surrogateescape")
+            )
+        except (KeyError, NotADirectoryError):
+            return None
+        if not stat.S_ISDIR(mode):
+            return None
+        found, stack = [], [(path, sub)]
+        while stack:
+            prefix, tree_id = stack.pop()
+            for entry_mode, raw_name, entry_sha in self._tree_entries(tree_id):
+                child = f"{prefix}/{raw_name.decode('utf-8', 'surrogateescape')}"
+                if stat.S_ISDIR(entry_mode):
+                    stack.append((child, entry_sha))
+                elif stat.S_ISREG(entry_mode):
+                    found.append(child)
+        return sorted(found)
 
 
 class _PlainGitDir:

@@ -369,6 +369,24 @@ run "cat \"$WORK/replayed/summary/top.txt\""
 expect_same "the replayed top.txt is the 3-region version" \
     "$(sha256sum "$WORK/replayed/summary/top.txt" | cut -c1-16)" "$TOP3_TOP"
 
+# --- 13. experiments ---------------------------------------------------------------------------
+say "Experiments try params without committing. Each runs in its own Git worktree, on top of" \
+    "HEAD, and is recorded as a commit under refs/artver/exps/: the workspace stays as it is."
+run "artver exp run -S summarise.min_units=50 -n strict"
+run "git status --short"
+say "A sweep queues the product of its values; --run-all runs the queue, two at a time here."
+run "artver exp run --queue -S 'report.top=1,4'"
+run "artver exp run --run-all -j 2"
+say "One table: the baseline, then each experiment with its metrics and params."
+run "artver exp show"
+run "artver exp diff strict"
+say "Keep one: apply writes its params, lock and metrics into the workspace and checks out its" \
+    "outputs from the cache; commit it like any change."
+run "artver exp apply strict"
+run "cat summary/top.txt"
+run "git add params.yaml artver.lock metrics.json && git commit -q -m 'min_units 50 (experiment strict)'"
+
 say "Done: two versions of 20 MiB of data, switched back and forth with their exact bytes," \
     "a pipeline that re-ran only the stage a parameter change affected, everything" \
-    "shared through a remote with a fresh clone, and results proven by re-running them."
+    "shared through a remote with a fresh clone, results proven by re-running them, and" \
+    "experiments compared side by side without touching the workspace."

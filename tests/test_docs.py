@@ -19,9 +19,11 @@ CLI_MD = DOCS / "cli.md"
 PAGES = [
     ROOT / "README.md",
     DOCS / "concepts.md",
+    DOCS / "experiments.md",
     DOCS / "file-formats.md",
     DOCS / "history.md",
     DOCS / "pipelines.md",
+    DOCS / "plots.md",
     DOCS / "remotes.md",
     DOCS / "reproducibility.md",
     DOCS / "security.md",

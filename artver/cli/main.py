@@ -18,12 +18,14 @@ from artver import __version__
 from artver.cli import (
     admin,
     data,
+    experiments,
     fsck,
     history,
     hooks,
     ignore,
     lineage,
     pipeline,
+    plots,
     remotes,
     settings,
     tracking,
@@ -107,12 +109,14 @@ GROUPS = (
     settings,
     admin,
     pipeline,
+    plots,
     verify,
     remotes,
     history,
     lineage,
     hooks,
     fsck,
+    experiments,
 )
 for group in GROUPS:
     group.register(app)

@@ -7,16 +7,9 @@ from typing import Any
 
 from artver.errors import ArtverError
 from artver.ops.pipeline import Observer, load
+from artver.ops.rev_source import Source
 from artver.repo import Repo
-from artver.safetext import PARAMS_MAX, PIPELINE_MAX, BadText, decode
-from artver.stages.params import (
-    MISSING,
-    ParamsError,
-    flatten,
-    load_params_file,
-    lookup,
-    parse_params_text,
-)
+from artver.stages.params import MISSING, ParamsError, flatten, load_params_file, lookup
 
 
 def metrics_show(repo: Repo) -> list[dict[str, Any]]:
@@ -76,94 +69,13 @@ def params_diff(repo: Repo, show_all: bool = False) -> list[dict[str, Any]]:
 
 
 # -- across revisions ------------------------------------------------------------------------------
-class _Source:
-    """The files of one side of a diff: a Git revision, or the workspace (rev None)."""
+def _sources(repo: Repo, a: str | None, b: str | None) -> tuple[Any, Source, Source]:
+    from artver.ops.rev_source import sources
 
-    def __init__(self, repo: Repo, revisions: Any, rev: str | None) -> None:
-        self.repo = repo
-        self.revisions = revisions
-        self.rev = rev
-        self.commit = revisions.commit(rev) if rev is not None else None
-        self.label = rev if rev is not None else "workspace"
-
-    def read(self, path: str) -> bytes | None:
-        if self.commit is not None:
-            return self.revisions.read(self.commit, path)
-        try:
-            return (self.repo.root / path).read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return None
-
-    def stages(self) -> list[Any]:
-        from artver.repo import PIPELINE_FILE
-        from artver.stages.schema import PipelineError, bytes_params_reader, parse_file
-
-        if self.commit is None:
-            files = [self.repo.rel(p) for p in self.repo.pipeline_files()]
-        else:
-            found = self.revisions.history.files_at(self.commit.sha)
-            files = sorted(p for p, _ in found if posixpath.basename(p) == PIPELINE_FILE)
-        stages = []
-        for rel in files:
-            data = self.read(rel)
-            if data is not None:
-                try:
-                    text = decode(data, PIPELINE_MAX, "pipeline")
-                except BadText as exc:
-                    raise PipelineError(f"{rel} ({self.label}): {exc}") from None
-                stages += parse_file(
-                    text, rel, read_params=bytes_params_reader(self.read, self.label)
-                )
-        return stages
-
-    def cached(self, path: str) -> bytes | None:
-        """A metrics file kept in the cache rather than in Git, as this side's lock records it."""
-        tracked = (
-            self.revisions.tracked_at(self.commit)
-            if self.commit is not None
-            else _workspace_tracked(self.repo)
-        )
-        item = tracked.get(path)
-        if item is None or item.is_dir:
-            return None
-        try:
-            with open(self.repo.odb.path_of(item.oid), "rb") as fobj:
-                return fobj.read()
-        except OSError:
-            return None
-
-    def parsed(self, path: str, kind: str) -> dict[str, Any] | None:
-        data = self.read(path)
-        if data is None and kind == "metrics":
-            data = self.cached(path)
-        if data is None:
-            return None
-        where = f"{path} ({self.label})"
-        try:
-            text = decode(data, PARAMS_MAX, kind)
-        except BadText as exc:
-            raise ParamsError(f"{kind} file {where}: {exc}") from None
-        return parse_params_text(text, path, kind, where)
+    return sources(repo, a, b)
 
 
-def _workspace_tracked(repo: Repo) -> dict[str, Any]:
-    from artver.ops.revisions import tracked_in_workspace
-
-    return tracked_in_workspace(repo)
-
-
-def _sources(repo: Repo, a: str | None, b: str | None) -> tuple[Any, Any, Any]:
-    from artver.ops.revisions import Revisions
-
-    revisions = Revisions(repo)
-    try:
-        return revisions, _Source(repo, revisions, a or "HEAD"), _Source(repo, revisions, b)
-    except BaseException:
-        revisions.close()
-        raise
-
-
-def _metric_values(source: _Source) -> dict[tuple[str, str], Any]:
+def _metric_values(source: Source) -> dict[tuple[str, str], Any]:
     values: dict[tuple[str, str], Any] = {}
     for stage in source.stages():
         for out in stage.outs:
@@ -204,7 +116,7 @@ def _compare_sides(
     return old.label, new.label, rows
 
 
-def _param_values(source: _Source) -> dict[tuple[str, str], Any]:
+def _param_values(source: Source) -> dict[tuple[str, str], Any]:
     values: dict[tuple[str, str], Any] = {}
     files: dict[str, dict[str, Any] | None] = {}
     for stage in source.stages():

@@ -24,6 +24,7 @@ STAGE_KEYS = {
     "params",
     "outs",
     "metrics",
+    "plots",
     "wdir",
     "frozen",
     "always_changed",
@@ -33,12 +34,16 @@ STAGE_KEYS = {
     "desc",
 }
 OUT_OPTIONS = {"cache", "persist", "desc"}
+# What a stage's `plots:` out may say besides OUT_OPTIONS, as in a dvc.yaml (artver.plots reads
+# them; `header` is accepted and ignored: CSV/TSV files are read with their header row).
+PLOT_OPTIONS = {"x", "y", "template", "title", "x_label", "y_label", "header"}
 ENV_KEYS = {"lock", "python", "vars", "image"}
 IMAGE = r"[^\s@]+@sha256:[0-9a-f]{64}"  # env.image: NAME@sha256:DIGEST
 RESOURCE_KEYS = {"cpus", "memory", "gpus"}
 DEFAULT_PARAMS = "params.yaml"
 # Top-level sections of a dvc.yaml that artver reads (with their `${...}` resolved) and keeps on
-# the parsed file, but does not use yet: section -> the type its value must have.
+# the parsed file (`plots` is read by artver.plots; the others are not used yet): section -> the
+# type its value must have.
 SECTIONS: dict[str, type] = {
     "plots": list,
     "metrics": list,
@@ -62,6 +67,10 @@ class Out(NamedTuple):
     cache: bool = True
     persist: bool = False
     metric: bool = False
+    plot: bool = False  # declared under a stage's `plots:` (kept out of the cache by default)
+    # The plot options the out gives (`x`, `y`, `template`, ...), as sorted (key, value) pairs
+    # whose lists are tuples: an Out stays hashable.
+    plot_props: tuple[tuple[str, Any], ...] = ()
 
 
 class ParamRef(NamedTuple):
@@ -121,7 +130,8 @@ ParamsReader = Callable[[str], "dict[str, Any] | None"]
 class PipelineFile(NamedTuple):
     """One parsed artver.yaml: its stages, and its top-level dvc.yaml sections (`plots`,
     `metrics`, `params`, `artifacts`, `datasets`, with `${...}` resolved), which artver
-    accepts and keeps for later use but does not act on yet."""
+    accepts and keeps: `plots show/diff` read `plots` (artver.plots.definitions); the others
+    are kept for later use."""
 
     file: str
     stages: tuple[Stage, ...]
@@ -571,6 +581,10 @@ def _stage(where: _Where, name: str, body: dict, base: str, keys: list) -> Stage
     outs += [
         _out(where, [*keys, "metrics", i], wdir, o, True) for i, o in enumerate(paths("metrics"))
     ]
+    outs += [
+        _out(where, [*keys, "plots", i], wdir, o, False, plot=True)
+        for i, o in enumerate(paths("plots"))
+    ]
     return Stage(
         name=name,
         cmd=cmds,
@@ -603,7 +617,7 @@ def _join(where: _Where, keys: list, base: str, path: str) -> str:
     return joined
 
 
-def _out(where: _Where, keys: list, wdir: str, spec: Any, metric: bool) -> Out:
+def _out(where: _Where, keys: list, wdir: str, spec: Any, metric: bool, plot: bool = False) -> Out:
     options: dict[str, Any] = {}
     if isinstance(spec, str):
         path = spec
@@ -616,14 +630,30 @@ def _out(where: _Where, keys: list, wdir: str, spec: Any, metric: bool) -> Out:
         raise where.error(keys, "an out is a path or a mapping with 'path' and options")
     if not isinstance(path, str) or not isinstance(options, dict):
         raise where.error(keys, "an out is a path or a mapping with 'path' and options")
-    unknown = set(options) - OUT_OPTIONS
+    unknown = set(options) - OUT_OPTIONS - (PLOT_OPTIONS if plot else set())
     if unknown:
         key = sorted(unknown, key=str)[0]
         at = [*keys, key] if isinstance(spec, dict) and "path" in spec else [*keys, path, key]
         raise where.error(at, f"unknown out option {key!r} for {path}")
-    cache = _bool(where, keys, options.get("cache", not metric))
+    # Metrics and plots are small files kept in Git: hashed, not cached, unless `cache: true`.
+    cache = _bool(where, keys, options.get("cache", not (metric or plot)))
     persist = _bool(where, keys, options.get("persist", False))
-    return Out(_join(where, keys, wdir, path.rstrip("/")), cache, persist, metric)
+    joined = _join(where, keys, wdir, path.rstrip("/"))
+    if not plot:
+        return Out(joined, cache, persist, metric)
+    props = tuple(
+        (k, _frozen(v)) for k, v in sorted(options.items()) if k in PLOT_OPTIONS and v is not None
+    )
+    return Out(joined, cache, persist, metric, True, props)
+
+
+def _frozen(value: Any) -> Any:
+    """`value` with its lists made tuples and its mappings sorted pairs (hashable)."""
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((str(k), _frozen(v)) for k, v in value.items())
+    return value
 
 
 def _params(where: _Where, keys: list, wdir: str, spec: Any) -> list[ParamRef]:
