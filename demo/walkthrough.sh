@@ -386,7 +386,23 @@ run "artver exp apply strict"
 run "cat summary/top.txt"
 run "git add params.yaml artver.lock metrics.json && git commit -q -m 'min_units 50 (experiment strict)'"
 
+# --- 14. plots ---------------------------------------------------------------------------------
+say "Plots are declared in artver.yaml as dvc.yaml declares them. plots show writes one page" \
+    "that opens with no network (Vega is inlined), and --png an image of each chart."
+run "python3 -c \"import json; t = json.load(open('summary/totals.json'))
+print('region,units'); print('\\n'.join(f'{k},{v}' for k, v in sorted(t.items())))\" > regions.csv"
+run "cat >> artver.yaml <<'EOF'
+plots:
+  - regions.csv:
+      template: bar_horizontal
+      x: units
+      y: region
+      title: Units per region
+EOF"
+run "artver plots show --png"
+run "ls artver_plots"
+
 say "Done: two versions of 20 MiB of data, switched back and forth with their exact bytes," \
     "a pipeline that re-ran only the stage a parameter change affected, everything" \
-    "shared through a remote with a fresh clone, results proven by re-running them, and" \
-    "experiments compared side by side without touching the workspace."
+    "shared through a remote with a fresh clone, results proven by re-running them," \
+    "experiments compared side by side without touching the workspace, and a chart of it all."
