@@ -18,6 +18,7 @@ CLI_MD = DOCS / "cli.md"
 # The pages whose links this test checks (docs/benchmarks.md has its own owner).
 PAGES = [
     ROOT / "README.md",
+    DOCS / "api.md",
     DOCS / "concepts.md",
     DOCS / "experiments.md",
     DOCS / "file-formats.md",

@@ -75,7 +75,7 @@ def _sources(repo: Repo, a: str | None, b: str | None) -> tuple[Any, Source, Sou
     return sources(repo, a, b)
 
 
-def _metric_values(source: Source) -> dict[tuple[str, str], Any]:
+def metric_values(source: Source) -> dict[tuple[str, str], Any]:
     values: dict[tuple[str, str], Any] = {}
     for stage in source.stages():
         for out in stage.outs:
@@ -98,7 +98,7 @@ def metrics_diff(
     repo: Repo, a: str | None = None, b: str | None = None, show_all: bool = False
 ) -> tuple[str, str, list[dict[str, Any]]]:
     """Metrics at revision `a` (default HEAD) against revision `b` (default: the workspace)."""
-    return _compare_sides(repo, a, b, _metric_values, "path", show_all)
+    return _compare_sides(repo, a, b, metric_values, "path", show_all)
 
 
 def _compare_sides(
@@ -116,7 +116,7 @@ def _compare_sides(
     return old.label, new.label, rows
 
 
-def _param_values(source: Source) -> dict[tuple[str, str], Any]:
+def param_values(source: Source) -> dict[tuple[str, str], Any]:
     values: dict[tuple[str, str], Any] = {}
     files: dict[str, dict[str, Any] | None] = {}
     for stage in source.stages():
@@ -139,4 +139,4 @@ def params_diff_revisions(
 ) -> tuple[str, str, list[dict[str, Any]]]:
     """Params the stages use at revision `a` (default HEAD) against revision `b` (default:
     the workspace), read from the params files of each side."""
-    return _compare_sides(repo, a, b, _param_values, "file", show_all)
+    return _compare_sides(repo, a, b, param_values, "file", show_all)
