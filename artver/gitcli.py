@@ -56,7 +56,18 @@ def git(
 
 
 def identity_env(root: Path) -> dict[str, str]:
-    """The fallback identity for what the user's Git config and environment leave unset."""
+    """The fallback identity for what the user's Git config and environment leave unset
+    (asked of Git once per process and repository)."""
+    key = str(root)
+    if key not in _IDENTITIES:
+        _IDENTITIES[key] = _identity_env(root)
+    return _IDENTITIES[key]
+
+
+_IDENTITIES: dict[str, dict[str, str]] = {}
+
+
+def _identity_env(root: Path) -> dict[str, str]:
     env = {}
     for kind in ("AUTHOR", "COMMITTER"):
         for field, key in (("NAME", "user.name"), ("EMAIL", "user.email")):
@@ -120,6 +131,12 @@ def delete_ref(root: Path, ref: str) -> None:
     git(root, "update-ref", "-d", ref)
 
 
+def move_ref(root: Path, old: str, new: str, sha: str) -> None:
+    """Point `new` at `sha` and delete `old`, in one transaction."""
+    commands = f"start\nupdate {new} {sha}\ndelete {old}\nprepare\ncommit\n"
+    git(root, "update-ref", "--stdin", input_bytes=commands.encode("utf-8"))
+
+
 def refs(root: Path, prefix: str) -> dict[str, str]:
     """{ref name: commit} of the refs under `prefix`."""
     out = git(root, "for-each-ref", "--format=%(refname) %(objectname)", prefix)
@@ -155,8 +172,13 @@ def worktree_add(root: Path, path: Path, commit: str) -> None:
 
 
 def worktree_remove(root: Path, path: Path) -> None:
+    """Remove the worktree and Git's record of it (pruned when `remove` could not)."""
+    import shutil
+
     git(root, "worktree", "remove", "--force", str(path), check=False)
-    git(root, "worktree", "prune", check=False)
+    if path.exists():
+        shutil.rmtree(path, ignore_errors=True)
+        git(root, "worktree", "prune", check=False)
 
 
 def remote_exists(root: Path, name: str) -> bool:

@@ -13,7 +13,6 @@ data, runs `repro` there, and records the result as a commit on top of the basel
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -189,12 +188,11 @@ def run_queued(
             snapshot=item.snapshot,
         )
         sha = gitcli.commit_tree(repo.root, tree, item.baseline, msg)
-        gitcli.update_ref(repo.root, records.exp_ref(item.baseline, item.name), sha)
-        gitcli.delete_ref(repo.root, records.queue_ref(item.name))
+        exp_ref = records.exp_ref(item.baseline, item.name)
+        gitcli.move_ref(repo.root, records.queue_ref(item.name), exp_ref, sha)
         return Result(item.name, sha, item.baseline, status, log)
     finally:
         gitcli.worktree_remove(repo.root, worktree)
-        shutil.rmtree(worktree, ignore_errors=True)
 
 
 def record_crash(repo: Repo, item: Queued, why: str) -> Result:
