@@ -26,12 +26,15 @@ import sys
 import time
 from pathlib import Path
 
+import group_api  # noqa: F401 - registers the `api` group
 import group_envbuild  # noqa: F401 - registers the `envbuild` group
 import group_envcapture  # noqa: F401 - registers the `envcapture` group
+import group_exp  # noqa: F401 - registers the `exp` group
 import group_fsck  # noqa: F401 - registers the `fsck` group
 import group_history  # noqa: F401 - registers the `history` group
 import group_lineage  # noqa: F401 - registers the `lineage` group
 import group_pipelines  # noqa: F401  (registers the pipeline, wide and plan groups)
+import group_plots  # noqa: F401 - registers the `plots` group
 import group_remotes  # noqa: F401 - registers the `remotes` group
 import group_reproducibility  # noqa: F401 - registers the `verify` group
 from groups import GROUPS, Context
