@@ -334,3 +334,8 @@ def _create_tables(db) -> None:
     if "remote_dirs" in tables:  # version 6's: directories only, still true
         db.execute("INSERT OR IGNORE INTO on_remote SELECT remote, oid FROM remote_dirs")
         db["remote_dirs"].drop()
+
+
+def load_library() -> None:
+    """Import sqlite_utils now (a parent about to fork workers that will each open a DB)."""
+    import sqlite_utils  # noqa: F401

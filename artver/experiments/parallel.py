@@ -145,16 +145,16 @@ def run_all(repo: Repo, items: list[Queued], jobs: int, notify: Notify, logs: Pa
 def _preload() -> None:
     """Import here what every child's run needs: forked children inherit it instead of each
     importing it again (0.3 s, networkx half of it, per experiment, all at once)."""
-    import networkx  # noqa: F401 - the pipeline graph
-    import sqlite_utils  # noqa: F401 - the worktree's state DB
-
     import artver.ops.checkout
     import artver.ops.pipeline
     import artver.ops.repro
     import artver.ops.targets
-    import artver.stages.graph
-    import artver.stages.run
-    import artver.state  # noqa: F401
+    import artver.stages.run  # noqa: F401
+    from artver import state
+    from artver.stages import graph
+
+    graph.load_library()
+    state.load_library()
 
 
 def _log(logs: Path, entry: Waiting) -> Path:

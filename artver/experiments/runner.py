@@ -39,6 +39,7 @@ class Queued(NamedTuple):
     overrides: tuple[str, ...]
     stages: tuple[str, ...]
     snapshot: str = ""  # the workspace's tree it started from
+    order: int = 0  # when it was queued (ns): the queue's order, and the table's
 
 
 class Result(NamedTuple):
@@ -102,7 +103,9 @@ def queue(
         )
         sha = gitcli.commit_tree(repo.root, tree, baseline, msg)
         gitcli.update_ref(repo.root, records.queue_ref(exp_name), sha)
-        queued.append(Queued(exp_name, sha, baseline, tuple(shown), tuple(stages), snapshot))
+        queued.append(
+            Queued(exp_name, sha, baseline, tuple(shown), tuple(stages), snapshot, now + i)
+        )
     return queued
 
 
@@ -137,7 +140,10 @@ def queued(repo: Repo) -> list[Queued]:
 
     waiting = [e for e in experiments(repo) if e.status == records.QUEUED]
     waiting.sort(key=lambda e: (e.order, e.created, e.name))
-    return [Queued(e.name, e.sha, e.baseline, e.overrides, e.stages, e.snapshot) for e in waiting]
+    return [
+        Queued(e.name, e.sha, e.baseline, e.overrides, e.stages, e.snapshot, e.order)
+        for e in waiting
+    ]
 
 
 # -- running one -----------------------------------------------------------------------------
@@ -185,6 +191,7 @@ def run_queued(
             list(item.overrides),
             list(item.stages),
             log,
+            order=item.order,
             snapshot=item.snapshot,
         )
         sha = gitcli.commit_tree(repo.root, tree, item.baseline, msg)
@@ -205,6 +212,7 @@ def record_crash(repo: Repo, item: Queued, why: str) -> Result:
         list(item.overrides),
         list(item.stages),
         why,
+        order=item.order,
         snapshot=item.snapshot,
     )
     sha = gitcli.commit_tree(repo.root, tree, item.baseline, msg)

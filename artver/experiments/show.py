@@ -45,7 +45,7 @@ def experiments(repo: Repo) -> list[records.Experiment]:
         exp = records.parse_message(body, sha, int(when or 0), ref)
         if exp is not None:
             found.append(exp)
-    return sorted(found, key=lambda e: (e.created, e.name))
+    return sorted(found, key=lambda e: (e.created, e.order, e.name))
 
 
 def find(repo: Repo, name: str) -> records.Experiment:
@@ -236,7 +236,8 @@ def collect(repo: Repo, num: int = 1, all_commits: bool = False) -> list[Row]:
             for exp in by_baseline.get(sha, []):
                 values, locks = reader.values(exp.sha)
                 env = tuple(env_differences(base_locks, locks))
-                rows.append(Row(exp.name, exp.sha, sha, exp.status, exp.created, values, env))
+                row = Row(exp.name, exp.sha, sha, exp.status, exp.created, values, env, exp.order)
+                rows.append(row)
     finally:
         reader.close()
     return rows

@@ -26,6 +26,7 @@ class Row(NamedTuple):
     created: int
     values: dict[Key, Any]
     env: tuple[str, ...] = ()  # how its recorded environment differs from the baseline's
+    order: int = 0  # when it was queued (ns): breaks ties of `created` (whole seconds)
 
 
 def columns(rows: list[Row], only_changed: bool = False) -> list[Key]:
@@ -53,7 +54,7 @@ def sort_rows(rows: list[Row], by: str | None, descending: bool = False) -> list
     `by` (a key, or FILE:KEY), newest first when no column is given. Rows without the value
     go last."""
     if by is None:
-        return _group(rows, lambda exps: sorted(exps, key=lambda r: -r.created))
+        return _group(rows, lambda exps: sorted(exps, key=lambda r: (-r.created, -r.order)))
     keys = {k for r in rows for k in r.values}
     file, _, name = by.rpartition(":")
     matching = [k for k in keys if k[2] == name and (not file or k[1] == file)]

@@ -218,3 +218,8 @@ def _producers_of(dep: str, producers: dict[str, str], out_paths: list[str]) -> 
             break
         found.add(producers[path])
     return found
+
+
+def load_library() -> None:
+    """Import networkx now (a parent about to fork workers that will all build graphs)."""
+    import networkx  # noqa: F401
