@@ -419,6 +419,8 @@ def _open_git(root: Path) -> Any:
     anything else (a linked worktree or submodule, whose `.git` is a file; a SHA-256 or
     otherwise extended repository) through dulwich's full `Repo`."""
     git_dir = root / ".git"
+    if not git_dir.exists() and is_bare_git_dir(root):
+        git_dir = root  # a bare repository (another repository read by `artver get`)
     try:
         config = (git_dir / "config").read_bytes()
         plain = (git_dir / "objects").is_dir() and b"extensions" not in config.lower()
@@ -433,6 +435,58 @@ def _open_git(root: Path) -> Any:
         return GitRepo(str(root))
     except NotGitRepository:
         raise RevisionError(f"{root} is not a Git repository: revisions cannot be read") from None
+
+
+def is_bare_git_dir(path: Path) -> bool:
+    """Whether `path` is a bare Git repository (its `HEAD`, `objects/` and `refs/` at the top)."""
+    return (path / "HEAD").is_file() and (path / "objects").is_dir() and (path / "refs").is_dir()
+
+
+def mirror(url: str, git_dir: Path) -> None:
+    """Make the bare repository `git_dir` (created if missing) hold the branches, tags and HEAD
+    of the Git repository at `url`, fetching only the objects it lacks: the copy `artver get`
+    and `import` read another repository from when it lives on a Git server. Branches and
+    tags the server no longer has are dropped, as `git fetch --prune` does."""
+    from dulwich.client import get_transport_and_path
+    from dulwich.repo import Repo as GitRepo
+
+    made = not (git_dir / "objects").is_dir()
+    try:
+        if made:
+            git_dir.mkdir(parents=True, exist_ok=True)
+        repo = GitRepo.init_bare(str(git_dir)) if made else GitRepo(str(git_dir))
+    except (OSError, ValueError) as exc:
+        raise RevisionError(f"cannot make a copy of {url} in {git_dir}: {exc}") from None
+    try:
+        client, path = get_transport_and_path(url)
+        result = client.fetch(path, repo)
+        wanted = (b"refs/heads/", b"refs/tags/")
+        remote = {
+            ref: sha
+            for ref, sha in result.refs.items()
+            if ref.startswith(wanted) and not ref.endswith(b"^{}") and sha
+        }
+        for ref in list(repo.refs.allkeys()):
+            if ref.startswith(wanted) and ref not in remote:
+                repo.refs.remove_if_equals(ref, None)
+        for ref, sha in remote.items():
+            repo.refs[ref] = sha
+        head = (result.symrefs or {}).get(b"HEAD")
+        if head in remote:
+            repo.refs.set_symbolic_ref(b"HEAD", head)
+        elif result.refs.get(b"HEAD"):
+            repo.refs[b"HEAD"] = result.refs[b"HEAD"]
+    except RevisionError:
+        raise
+    except Exception as exc:  # dulwich raises many kinds: protocol, HTTP, SSH, OS errors
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise RevisionError(
+            f"cannot fetch the Git repository {url}: {type(exc).__name__}"
+            + (f": {reason}" if reason else ""),
+            hint="Check the URL, your network and your Git credentials (`git ls-remote URL`).",
+        ) from None
+    finally:
+        repo.close()
 
 
 def open_history(root: Path, wanted: Callable[[str], bool]) -> History:

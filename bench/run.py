@@ -31,7 +31,9 @@ import group_envbuild  # noqa: F401 - registers the `envbuild` group
 import group_envcapture  # noqa: F401 - registers the `envcapture` group
 import group_exp  # noqa: F401 - registers the `exp` group
 import group_fsck  # noqa: F401 - registers the `fsck` group
+import group_get  # noqa: F401 - registers the `get` group
 import group_history  # noqa: F401 - registers the `history` group
+import group_import_dvc  # noqa: F401 - registers the `import-dvc` group
 import group_lineage  # noqa: F401 - registers the `lineage` group
 import group_pipelines  # noqa: F401  (registers the pipeline, wide and plan groups)
 import group_plots  # noqa: F401 - registers the `plots` group

@@ -136,13 +136,20 @@ def status(
         out.info("\nRun `artver repro` to bring the stages up to date.")
         return
     for res in changed:
-        out.result(f"{res.path}: {res.state}")
+        behind = f" ({res.behind[0][:7] or '?'} -> {res.behind[1][:7]})" if res.behind else ""
+        out.result(f"{res.path}: {res.state}{behind}")
         for kind, paths in res.changes.items():
             for path in paths:
                 out.result(f"    {kind}: {res.path}/{path}")
         if not res.details_known:
             out.result("    (which files changed is unknown: the old manifest is not in the cache)")
     states = {r.state for r in changed}
+    imports = {s for s in states if s.startswith("import behind")}
+    if imports:
+        out.info("\n`artver update` brings imports up to date with their sources.")
+        states -= imports
+        if not states:
+            return
     if states == {"not in cache"}:
         out.info("\nRun `artver pull` to fetch the data from the remote and check it out.")
         return
@@ -235,16 +242,35 @@ def commit(targets: TargetsArg = None) -> None:
 
 
 def list_(
-    targets: TargetsArg = None,
+    targets: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Argument(
+            help="Tracked paths or their .artver files (default: all); or URL [PATH]: what "
+            "another repository tracks.",
+            show_default=False,
+        ),
+    ] = None,
     rev: Annotated[
         Optional[str],  # noqa: UP045
         rev_option("What this Git revision tracks (pointers and stage outputs), read from Git."),
     ] = None,
+    recursive: Annotated[
+        bool,
+        typer.Option("-R", "--recursive", help="With URL: also every file in tracked dirs."),
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
-    """List tracked artifacts with size, file count and state."""
+    """List tracked artifacts with size, file count and state (or another repository's)."""
+    from artver.external.location import names_a_repository
     from artver.ops.ls import ls, ls_at
 
+    if targets and names_a_repository(targets[0], Path.cwd()):
+        _list_external(targets, rev, recursive, json)
+        return
+    if recursive:
+        from artver.errors import UsageError
+
+        raise UsageError("-R/--recursive goes with a repository URL: artver ls URL [PATH] -R")
     if rev is not None:
         items = ls_at(open_repo(), rev, targets or [], Path.cwd())
     else:
@@ -254,6 +280,33 @@ def list_(
         return
     rows = [[i.path, human_size(i.size), str(i.nfiles), i.state] for i in items]
     out.table(["path", "size", "files", "state"], rows)
+
+
+def _list_external(targets: list[str], rev: str | None, recursive: bool, json: bool) -> None:
+    from artver.errors import NotARepoError, UsageError
+    from artver.ops.external_ls import ls_external
+
+    if len(targets) > 2:
+        raise UsageError("artver ls URL takes one PATH at most")
+    try:
+        repo = open_repo()
+    except NotARepoError:
+        repo = None
+    path = targets[1] if len(targets) > 1 else None
+    source, entries = ls_external(targets[0], path, Path.cwd(), rev, recursive, repo)
+    if json:
+        out.json(
+            {
+                "repo": targets[0],
+                "rev": rev or "HEAD",
+                "commit": source.sha,
+                "entries": [e._asdict() for e in entries],
+            }
+        )
+        return
+    rows = [[e.path + ("/" if e.kind == "dir" else ""), human_size(e.size), str(e.nfiles)]
+            for e in entries]  # fmt: skip
+    out.table(["path", "size", "files"], rows)
 
 
 def register(app: typer.Typer) -> None:

@@ -23,6 +23,9 @@ from artver.cli import (
     history,
     hooks,
     ignore,
+    import_dvc,
+    import_url,
+    imports,
     lineage,
     pipeline,
     plots,
@@ -112,11 +115,14 @@ GROUPS = (
     plots,
     verify,
     remotes,
+    imports,
+    import_url,
     history,
     lineage,
     hooks,
     fsck,
     experiments,
+    import_dvc,
 )
 for group in GROUPS:
     group.register(app)

@@ -69,6 +69,19 @@ def stage_list(json: JsonOpt = False) -> None:
             out.result(f"    out: {path}")
 
 
+def _import_event(stage: str, what: str, details: list[str]) -> None:
+    path = details[0]
+    if what == "import updated":
+        out.info(
+            f"Updated {path} from its source URL, which changed (stage {stage} needs it; "
+            f"`git add {path}.artver` records it)"
+        )
+    elif what == "import behind":
+        out.info(f"{path} is behind its source URL: repro would update it (stage {stage})")
+    elif what == "import unchecked":
+        out.info(f"warning: cannot check {path} against its source ({details[1]}); using it as is")
+
+
 def repro(
     stages: StagesArg = None,
     force: Annotated[bool, typer.Option("-f", "--force", help="Run even if up to date.")] = False,
@@ -149,6 +162,8 @@ def repro(
                 )
             elif what == "skipped":
                 out.info(f"Skipped stage {stage}: {'; '.join(details)}")
+            elif what.startswith("import "):  # url imports the stages need (repro_imports)
+                _import_event(stage, what, details)
             elif what == "not deterministic":
                 for path in details:
                     out.info(

@@ -544,6 +544,9 @@ def repro(repo: Repo, opts: Options, events: Events, on_line) -> list[Outcome]:
     with repo.lock("artver repro") as lock_fd, repo.state.deferred():
         loaded = load(repo)
         names = _selection(loaded, opts)
+        from artver.ops.repro_imports import update_url_deps  # url imports behind their sources
+
+        update_url_deps(repo, loaded, names, events, opts.dry_run)
         if not opts.allow_missing:
             _check_inputs(repo, loaded, names)
         if opts.dry_run:

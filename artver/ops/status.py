@@ -12,6 +12,8 @@ from artver.repo import Repo
 
 OK, MODIFIED, MISSING = "ok", "modified", "missing"
 NOT_IN_CACHE = "not in cache"  # missing from the workspace, and the cache lacks it too
+# An import (`artver import`, `import-url`) whose source has moved on: `artver update`.
+IMPORT_BEHIND, IMPORT_URL_BEHIND = "import behind its source", "import behind its source URL"
 
 
 @dataclass
@@ -22,11 +24,14 @@ class ArtifactStatus:
     kind: str  # "file" or "dir" as recorded
     changes: dict[str, list[str]] = field(default_factory=dict)  # modified/new/deleted
     details_known: bool = True  # False when the recorded manifest is not in the cache
+    behind: tuple[str, str] | None = None  # an import behind: (rev_lock, the source's commit)
 
     def to_dict(self) -> dict:
         data = {"path": self.path, "pointer": self.pointer, "state": self.state, "kind": self.kind}
         if self.changes:
             data["changes"] = self.changes
+        if self.behind is not None:
+            data["behind"] = {"rev_lock": self.behind[0], "source": self.behind[1]}
         if not self.details_known:
             data["details"] = "unknown: the recorded directory manifest is not in the cache"
         return data
@@ -66,7 +71,13 @@ def artifact_status(repo: Repo, pointer: Pointer, cwd: Path) -> ArtifactStatus:
 
 
 def status(repo: Repo, targets: list[str], cwd: Path) -> list[ArtifactStatus]:
-    return [artifact_status(repo, p, cwd) for p in repo.pointers(targets, cwd)]
+    found = repo.pointers(targets, cwd)
+    results = [artifact_status(repo, p, cwd) for p in found]
+    if any("source" in p.extra for p in found):  # imports: is the source ahead?
+        from artver.ops.imports import mark_behind
+
+        mark_behind(repo, found, results)
+    return results
 
 
 @dataclass

@@ -495,6 +495,16 @@ def fetch_artifacts(
     return _fetch(repo, remote, artifacts, remote_jobs(repo, remote))
 
 
+def fetch_from(
+    repo: Repo, remote: Remote, artifacts: list[Artifact], jobs: int | None = None
+) -> TransferResult:
+    """Fetch exactly `artifacts` into the cache from `remote`, one the caller opened (another
+    repository's, for `artver get` and `import`); the caller holds the repository lock."""
+    njobs = remote_jobs(repo, remote, jobs)
+    guard_remote(remote, remote.connect)
+    return _fetch(repo, remote, artifacts, njobs)
+
+
 def _download_batch(
     repo: Repo, remote: Remote, oids: list[str], sizes: dict[str, int | None], njobs: int
 ):
