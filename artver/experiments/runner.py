@@ -183,21 +183,7 @@ def run_queued(
             status, log = records.FAILED, exc.message
         except ArtverError as exc:
             status, log = records.FAILED, "\n".join([str(exc), *tail])
-        tree = gitcli.snapshot_tree(worktree, item.sha)
-        msg = records.message(
-            item.name,
-            status,
-            item.baseline,
-            list(item.overrides),
-            list(item.stages),
-            log,
-            order=item.order,
-            snapshot=item.snapshot,
-        )
-        sha = gitcli.commit_tree(repo.root, tree, item.baseline, msg)
-        exp_ref = records.exp_ref(item.baseline, item.name)
-        gitcli.move_ref(repo.root, records.queue_ref(item.name), exp_ref, sha)
-        return Result(item.name, sha, item.baseline, status, log)
+        return _record(repo, item, gitcli.snapshot_tree(worktree, item.sha), status, log)
     finally:
         gitcli.worktree_remove(repo.root, worktree)
 
@@ -205,20 +191,25 @@ def run_queued(
 def record_crash(repo: Repo, item: Queued, why: str) -> Result:
     """A run whose process died before it could record itself: failed, with the reason."""
     tree = gitcli.git(repo.root, "rev-parse", f"{item.sha}^{{tree}}").strip()
+    return _record(repo, item, tree, records.FAILED, why)
+
+
+def _record(repo: Repo, item: Queued, tree: str, status: str, log: str) -> Result:
+    """The experiment's commit of `tree` on its baseline, moved from the queue to its ref."""
     msg = records.message(
         item.name,
-        records.FAILED,
+        status,
         item.baseline,
         list(item.overrides),
         list(item.stages),
-        why,
+        log,
         order=item.order,
         snapshot=item.snapshot,
     )
     sha = gitcli.commit_tree(repo.root, tree, item.baseline, msg)
-    gitcli.update_ref(repo.root, records.exp_ref(item.baseline, item.name), sha)
-    gitcli.delete_ref(repo.root, records.queue_ref(item.name))
-    return Result(item.name, sha, item.baseline, records.FAILED, why)
+    exp_ref = records.exp_ref(item.baseline, item.name)
+    gitcli.move_ref(repo.root, records.queue_ref(item.name), exp_ref, sha)
+    return Result(item.name, sha, item.baseline, status, log)
 
 
 def _configure(repo: Repo, worktree: Path) -> None:

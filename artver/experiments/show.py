@@ -96,7 +96,7 @@ class _Reader:
         """({(kind, file, key): value}, {stage: lock entry}) of a commit."""
         from artver.repo import PIPELINE_FILE
         from artver.stages.lock import lock_path_for, parse_lock
-        from artver.stages.params import MISSING, flatten, lookup
+        from artver.stages.params import flatten, selected
 
         files = self.history.files_at(sha)
         pipelines = sorted(p for p, _ in files if posixpath.basename(p) == PIPELINE_FILE)
@@ -118,14 +118,7 @@ class _Reader:
             for stage in stages:
                 for ref in stage.params:
                     data = self._file(sha, ref.file, PARAMS, None)
-                    if not data:
-                        continue
-                    if ref.key is None:
-                        found = flatten(data, "")
-                    else:
-                        value = lookup(data, ref.key)
-                        found = {} if value is MISSING else flatten(value, ref.key)
-                    for key, value in found.items():
+                    for key, value in selected(data, ref.key).items() if data else ():
                         values[(PARAMS, ref.file, key)] = value
                 entry = entries.get(stage.name)
                 for out in stage.outs:

@@ -9,7 +9,7 @@ from artver.errors import ArtverError
 from artver.ops.pipeline import Observer, load
 from artver.ops.rev_source import Source
 from artver.repo import Repo
-from artver.stages.params import MISSING, ParamsError, flatten, load_params_file, lookup
+from artver.stages.params import ParamsError, flatten, load_params_file, selected
 
 
 def metrics_show(repo: Repo) -> list[dict[str, Any]]:
@@ -123,13 +123,7 @@ def param_values(source: Source) -> dict[tuple[str, str], Any]:
         for ref in stage.params:
             if ref.file not in files:
                 files[ref.file] = source.parsed(ref.file, "params")
-            data = files[ref.file] or {}
-            if ref.key is None:
-                found = flatten(data, "")
-            else:
-                value = lookup(data, ref.key)
-                found = {} if value is MISSING else flatten(value, ref.key)
-            for key, value in found.items():
+            for key, value in selected(files[ref.file] or {}, ref.key).items():
                 values[(ref.file, key)] = value
     return values
 

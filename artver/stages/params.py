@@ -123,3 +123,12 @@ def flatten(value: Any, prefix: str) -> dict[str, Any]:
             out.update(flatten(sub, f"{prefix}.{key}" if prefix else str(key)))
         return out
     return {prefix: value}
+
+
+def selected(data: dict[str, Any], key: str | None) -> dict[str, Any]:
+    """The flattened values a stage's params entry selects from a file's mapping: the whole
+    file (`key` None), or the value at a dotted key (nothing when the file lacks it)."""
+    if key is None:
+        return flatten(data, "")
+    value = lookup(data, key)
+    return {} if value is MISSING else flatten(value, key)
