@@ -328,3 +328,27 @@ def test_gpus_are_handed_out_once_across_experiments(exp_ws):
         assert all(b["gpu"] != a["gpu"] for b in overlapping)
     res = exp_ws.artver("exp", "run", "-S", "train.lr=0.9", env={"ARTVER_GPUS": "0"}, expect=1)
     assert "needs 1 GPUs" in res.stderr or "GPU" in res.stderr
+
+
+def test_plots_diff_takes_an_experiment_name(exp_ws):
+    """Experiments are revisions for plots too: the experiment's curve beside HEAD's."""
+    exp_ws.write(
+        "curve.py",
+        "from ruamel.yaml import YAML\n"
+        "lr = YAML(typ='safe').load(open('params.yaml'))['train']['lr']\n"
+        "open('curve.csv', 'w').write('step,loss\\n' + ''.join(\n"
+        "    f'{i},{1 / (1 + lr * i)}\\n' for i in range(5)))\n",
+    )
+    exp_ws.write(
+        "artver.yaml",
+        PIPELINE + f"  curve:\n    cmd: {sys.executable} curve.py\n    deps: [curve.py]\n"
+        "    params: [train.lr]\n    plots:\n      - curve.csv:\n          x: step\n"
+        "          y: loss\n",
+    )
+    exp_ws.artver("repro")
+    exp_ws.commit("curve")
+    exp_ws.artver("exp", "run", "-n", "steep", "-S", "train.lr=2")
+    doc = json.loads(exp_ws.artver("plots", "diff", "HEAD", "steep", "--json").stdout)
+    assert doc["revisions"] == ["HEAD", "steep"]
+    (plot,) = [p for p in doc["plots"] if p["id"] == "curve.csv"]
+    assert set(plot["revisions"]) == {"HEAD", "steep"}
