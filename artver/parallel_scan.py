@@ -36,7 +36,8 @@ from artver.ignore import IGNORE_FILE, Scope, TreeIgnore, could_match_any, is_ig
 from artver.workspace import (
     DIR_FLAGS,
     EXEC_BITS,
-    combine_groups,
+    DirStat,
+    merkle,
     numbers_digest,
     split_point,
     stat_numbers,
@@ -52,6 +53,7 @@ class TreePrint(NamedTuple):
     fingerprint: str
     nfiles: int
     size: int
+    stats: dict[str, DirStat]  # each directory's own files (`workspace.dir_stats`)
 
 
 def worker_count(expected_files: int, units: int, cores: int, jobs: int) -> int:
@@ -106,21 +108,20 @@ def tree_print(
     return _assemble([mine, *results], loose_rels)  # type: ignore[list-item]
 
 
-def _assemble(
-    results: list[tuple[list[tuple[str, str]], int, int, bytes]], loose_rels: list[str]
-) -> TreePrint:
+def _assemble(results: list[tuple[list, bytes]], loose_rels: list[str]) -> TreePrint:
     """One TreePrint from the workers' results, in the order their shares were dealt."""
-    groups: list[tuple[str, str]] = []
-    nfiles = size = 0
+    stats: dict[str, DirStat] = {}
     loose_numbers = []
-    for their_groups, their_files, their_size, numbers in results:
-        groups += their_groups
-        nfiles += their_files
-        size += their_size
+    for their_stats, numbers in results:
+        stats.update((row[0], row[1:]) for row in their_stats)
         loose_numbers.append(numbers)
     if loose_rels:
-        groups.append(("", numbers_digest(b"".join(loose_numbers), loose_rels)))
-    return TreePrint(combine_groups(groups), nfiles, size)
+        numbers = array("q", b"".join(loose_numbers))
+        digest = numbers_digest(numbers.tobytes(), loose_rels)
+        split = loose_rels[0].rpartition("/")[0]
+        stats[split] = (digest, len(loose_rels), sum(numbers[2::4]), max(numbers[1::4]))
+    top = merkle(stats)[""]
+    return TreePrint(top[0], top[1], top[2], stats)
 
 
 def _top_level(
@@ -202,48 +203,40 @@ def _key(st: os.stat_result) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
-def _work(
-    share: Share, paths: list[str], scope: Scope = ()
-) -> tuple[list[tuple[str, str]], int, int, bytes]:
-    """Digests of the subdirectories in `share`, and the stat numbers of the top-level files
-    at `paths`; with the number of files and bytes seen."""
-    groups: list[tuple[str, str]] = []
-    nfiles = size = 0
-    for name, path, prefix, ancestors in share:
-        numbers, rels, their_size = _subtree_numbers(path, prefix, ancestors, scope)
-        if rels:
-            groups.append((name, numbers_digest(numbers, rels)))
-            nfiles += len(rels)
-            size += their_size
+def _work(share: Share, paths: list[str], scope: Scope = ()) -> tuple[list, bytes]:
+    """The DirStat rows (directory first) of every directory in the subtrees of `share`, and
+    the stat numbers of the top-level files at `paths`."""
+    stats: list = []
+    for _, path, prefix, ancestors in share:
+        stats += _subtree_stats(path, prefix, ancestors, scope)
     numbers = array("q")
     for path in paths:
         st = os.stat(path)
         if not stat_mod.S_ISREG(st.st_mode):
             raise PathError(path, "not a regular file")  # replaced since it was listed
         numbers.extend(stat_numbers(st))
-        size += st.st_size
-    return groups, nfiles + len(paths), size, numbers.tobytes()
+    return stats, numbers.tobytes()
 
 
-def _subtree_numbers(
+def _subtree_stats(
     top: str, prefix: str, ancestors: frozenset[tuple[int, int]], scope: Scope = ()
-) -> tuple[bytes, list[str], int]:
-    """The stat numbers and rels of the files under `top`, in `scan_subtree`'s order, and their
-    total size: what `group_digest(scan_subtree(...))` hashes, without building a `WsFile` per
-    file (a fifth of the time of a no-op check). Anything `scan_subtree` would report or skip
-    raises, so that the ordinary scan runs and says what is wrong. What `scope` ignores is
-    left out as `scan_subtree` leaves it out; only names that some line could match are
-    decided in full."""
+) -> list[tuple[str, str, int, int, int]]:
+    """(directory, digest, files, bytes, newest mtime) of each directory under `top` that
+    holds files: what `workspace.dir_stats(scan_subtree(...))` finds, without building a
+    `WsFile` per file (a fifth of the time of a no-op check). Anything `scan_subtree` would
+    report or skip raises, so that the ordinary scan runs and says what is wrong. What
+    `scope` ignores is left out as `scan_subtree` leaves it out; only names that some line
+    could match are decided in full."""
     could_match = could_match_any(scope) if scope else None
-    numbers = array("q")
-    add_numbers = numbers.extend
-    rels: list[str] = []
-    add_rel = rels.append
-    size = 0
+    found: list[tuple[str, str, int, int, int]] = []
     stat = os.stat
     stack = [(top, prefix, ancestors)]
     while stack:
         dirpath, prefix, ancestors = stack.pop()
+        numbers = array("q")
+        add_numbers = numbers.extend
+        rels: list[str] = []
+        add_rel = rels.append
         dir_fd = os.open(dirpath, DIR_FLAGS)
         try:
             names = os.listdir(dir_fd)
@@ -266,7 +259,6 @@ def _subtree_numbers(
                         continue
                     add_numbers((st.st_ino, st.st_mtime_ns, st.st_size, mode & EXEC_BITS != 0))
                     add_rel(prefix + name)
-                    size += st.st_size
                 elif stat_mod.S_ISDIR(mode) and _key(st) not in ancestors:
                     if name in check and is_ignored(scope, prefix + name, True):
                         continue
@@ -275,7 +267,11 @@ def _subtree_numbers(
                     raise PathError(f"{prefix}{name}", "a loop or not a regular file")
         finally:
             os.close(dir_fd)
-    return numbers.tobytes(), rels, size
+        if rels:
+            digest = numbers_digest(numbers.tobytes(), rels)
+            row = (prefix[:-1], digest, len(rels), sum(numbers[2::4]), max(numbers[1::4]))
+            found.append(row)
+    return found
 
 
 def _spawn(share: Share, paths: list[str], scope: Scope = ()) -> tuple[int, int]:
@@ -298,7 +294,7 @@ def _let_go_of_std_streams() -> None:
     os.close(devnull)
 
 
-def _collect(pid: int, read_end: int) -> tuple[list[tuple[str, str]], int, int, bytes] | None:
+def _collect(pid: int, read_end: int) -> tuple[list, bytes] | None:
     chunks = []
     try:
         while chunk := os.read(read_end, 1 << 16):

@@ -26,7 +26,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING: importing typing costs each comma
 if TYPE_CHECKING:
     from typing import Any
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 # A file modified this close to (or after) the moment we looked at it may change again
 # within the filesystem's timestamp granularity without its stat changing: never trust it.
 RACY_WINDOW_NS = 100_000_000
@@ -111,6 +111,18 @@ class StateDB:
         rows = self.conn.execute(
             "SELECT path, inode, mtime_ns, size, oid FROM hashes WHERE path >= ? AND path < ?",
             (lo, hi),
+        )
+        return {row[0]: row[1:] for row in rows}
+
+    def files_in(self, directory: str) -> dict[str, tuple[int, int, int, str]]:
+        """Like `under`, but only the files directly in `directory`, not in its
+        subdirectories (a big directory's tree reads one directory at a time)."""
+        lo = directory.rstrip("/") + "/"
+        hi = directory.rstrip("/") + "0"
+        rows = self.conn.execute(
+            "SELECT path, inode, mtime_ns, size, oid FROM hashes WHERE path >= ? AND path < ?"
+            " AND instr(substr(path, ?), '/') = 0",
+            (lo, hi, len(lo) + 1),
         )
         return {row[0]: row[1:] for row in rows}
 
@@ -215,6 +227,32 @@ class StateDB:
             (path, *tree),
         )
 
+    # -- the subdirectory objects of big directories (`artver.cache.tree`) ------------------------
+    def subtrees_under(self, prefix: str) -> dict[str, SavedTree]:
+        """{subdirectory (repo-relative): its last fingerprint, object id and totals} of every
+        subdirectory object remembered below the directory `prefix`."""
+        lo = prefix.rstrip("/") + "/"
+        hi = prefix.rstrip("/") + "0"
+        rows = self.conn.execute(
+            "SELECT path, fingerprint, oid, nfiles, size FROM subtrees"
+            " WHERE path >= ? AND path < ?",
+            (lo, hi),
+        )
+        return {row[0]: SavedTree(*row[1:]) for row in rows}
+
+    def save_subtrees(self, rows: Iterable[tuple[str, SavedTree, int]]) -> None:
+        """Remember (path, SavedTree, newest mtime below it) rows, but not those of
+        subdirectories changed too recently to trust their stat."""
+        cutoff = self.started_ns - RACY_WINDOW_NS
+        kept = [(path, *tree) for path, tree, newest in rows if newest < cutoff]
+        if kept:
+            with self._transaction():
+                self.conn.executemany(
+                    "INSERT OR REPLACE INTO subtrees (path, fingerprint, oid, nfiles, size) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    kept,
+                )
+
     # -- directories whose objects are all cached ------------------------------------------------
     def is_complete(self, dir_oid: str) -> bool:
         row = self.conn.execute("SELECT 1 FROM complete_dirs WHERE oid = ?", (dir_oid,))
@@ -317,6 +355,10 @@ def _create_tables(db) -> None:
     schema = {
         "hashes": ({"path": str, "inode": int, "mtime_ns": int, "size": int, "oid": str}, "path"),
         "trees": (
+            {"path": str, "fingerprint": str, "oid": str, "nfiles": int, "size": int},
+            "path",
+        ),
+        "subtrees": (
             {"path": str, "fingerprint": str, "oid": str, "nfiles": int, "size": int},
             "path",
         ),

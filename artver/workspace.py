@@ -10,7 +10,7 @@ import errno
 import os
 import stat as stat_mod
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from itertools import chain, groupby, islice
 from operator import itemgetter
 from typing import NamedTuple, TypeVar
@@ -52,21 +52,70 @@ def fingerprint(files: list[WsFile], split: str = "") -> str:
     """One hash of every file's (path, inode, mtime, size, exec bit): equal fingerprints mean
     the state DB's per-file answers would all be hits, so the whole tree is unchanged.
 
-    It is built from one digest per entry at the tree's `split_point` (each entry's files in
-    scan order), so that parts of a tree can be fingerprinted apart, in other processes, and
-    combined (`artver.parallel_scan`). `scan_tree` lists each of those subtrees contiguously.
-    """
-    cut = len(split)
+    It is a Merkle tree of the directories (`merkle`), so that parts of a tree can be
+    fingerprinted apart, in other processes (`artver.parallel_scan`), and a big directory's
+    subdirectories compared one by one. `split` is accepted for older callers; the result
+    does not depend on it."""
+    return merkle(dir_stats(files))[""][0]
 
-    def group_of(file: WsFile) -> str:
-        rest = file.rel[cut:]
-        end = rest.find("/")
-        return rest[:end] if end >= 0 else ""  # "": the files directly at the split point
 
-    groups: dict[str, list[WsFile]] = {}
-    for key, members in groupby(files, key=group_of):
-        groups.setdefault(key, []).extend(members)
-    return combine_groups((key, group_digest(members)) for key, members in groups.items())
+# Of one directory's own files (not its subdirectories'): (digest of their stat numbers and
+# paths in scan order, how many, their bytes, the newest mtime).
+DirStat = tuple[str, int, int, int]
+# Of one directory with everything below it: (fingerprint, files, bytes, newest mtime).
+DirPrint = tuple[str, int, int, int]
+
+
+def dir_stats(files: list[WsFile]) -> dict[str, DirStat]:
+    """{directory (relative to the tree, "" for its top): DirStat} of a listed tree, whose
+    files `scan_tree` lists directory by directory."""
+    found: dict[str, list[WsFile]] = {}
+    for key, members in groupby(files, key=_dir_of):
+        found.setdefault(key, []).extend(members)
+    return {key: stat_of_dir(members) for key, members in found.items()}
+
+
+def _dir_of(file: WsFile) -> str:
+    return file.rel.rpartition("/")[0]
+
+
+def stat_of_dir(files: list[WsFile]) -> DirStat:
+    """The DirStat of one directory's own files, in scan order."""
+    numbers = array(  # inode, mtime_ns, size, executable of each, gathered in C
+        "q", chain.from_iterable(map(itemgetter(2, 3, 4, 5), files))
+    )
+    newest = max(numbers[1::4], default=0)
+    size = sum(numbers[2::4])
+    return numbers_digest(numbers.tobytes(), [f.rel for f in files]), len(files), size, newest
+
+
+def merkle(stats: dict[str, DirStat]) -> dict[str, DirPrint]:
+    """{directory: DirPrint} for every directory holding files at any depth (the top "" always),
+    from each one's own DirStat: a directory's fingerprint hashes its own digest and its
+    subdirectories' names and fingerprints, so it changes exactly when something below it
+    does. Pure."""
+    everything = set(stats)
+    for rel in stats:
+        cut = rel.rfind("/")
+        while cut > 0 and rel[:cut] not in everything:
+            everything.add(rel[:cut])
+            cut = rel.rfind("/", 0, cut)
+    everything.add("")
+    children: dict[str, list[str]] = {}
+    for rel in everything:
+        if rel:
+            children.setdefault(rel.rpartition("/")[0], []).append(rel)
+    prints: dict[str, DirPrint] = {}
+    for rel in sorted(everything, key=lambda r: r.count("/") + (r != ""), reverse=True):
+        digest, nfiles, size, newest = stats.get(rel, ("", 0, 0, 0))
+        lines = [digest]
+        for child in sorted(children.get(rel, ())):
+            fp, n, b, t = prints[child]
+            lines.append(f"{child.rpartition('/')[2]}\0{fp}")
+            nfiles, size, newest = nfiles + n, size + b, max(newest, t)
+        text = "\n".join(lines).encode("utf-8", "surrogateescape")
+        prints[rel] = (hash_bytes(text), nfiles, size, newest)
+    return prints
 
 
 def split_point(root: str) -> str:
@@ -87,13 +136,6 @@ def split_point(root: str) -> str:
         path = first_two[0].path
 
 
-def group_digest(files: list[WsFile]) -> str:
-    numbers = array(  # inode, mtime_ns, size, executable of each, gathered in C
-        "q", chain.from_iterable(map(itemgetter(2, 3, 4, 5), files))
-    )
-    return numbers_digest(numbers.tobytes(), [f.rel for f in files])
-
-
 def stat_numbers(st: os.stat_result) -> tuple[int, int, int, bool]:
     """What the fingerprint takes from a file's stat, in `WsFile`'s order."""
     return st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode & EXEC_BITS != 0
@@ -102,12 +144,6 @@ def stat_numbers(st: os.stat_result) -> tuple[int, int, int, bool]:
 def numbers_digest(numbers: bytes, rels: list[str]) -> str:
     """A group's digest from its files' stat numbers (int64s, 4 per file) and rels."""
     return hash_bytes(numbers + b"\0" + "\0".join(rels).encode("utf-8", "surrogateescape"))
-
-
-def combine_groups(digests: Iterable[tuple[str, str]]) -> str:
-    """The tree's fingerprint from (top-level name, group digest) pairs in any order."""
-    text = "".join(f"{top}\0{digest}\n" for top, digest in sorted(digests))
-    return hash_bytes(text.encode("utf-8", "surrogateescape"))
 
 
 def _os_error(display: str, exc: OSError) -> ArtverError:
@@ -148,11 +184,16 @@ def outside_link_error(display: str, real: str) -> PathError:
     )
 
 
+class TreeTooBig(Exception):
+    """A scan stopped at its limit on the number of files (see `scan_tree`)."""
+
+
 def scan_tree(
     root: str,
     display: str,
     links_within: tuple[str, ...] = (),
     ignore: TreeIgnore | None = None,
+    limit: int = 0,
 ) -> list[WsFile]:
     """Every regular file below `root`, following symlinks; loops are errors, and so is a
     symlink that resolves outside every directory of `links_within` (when given: the
@@ -164,7 +205,7 @@ def scan_tree(
     """
     root_st = os.stat(root)
     ancestors = frozenset({(root_st.st_dev, root_st.st_ino)})
-    return scan_subtree(root, "", ancestors, display, links_within, ignore)
+    return scan_subtree(root, "", ancestors, display, links_within, ignore, limit=limit)
 
 
 def scan_subtree(
@@ -174,9 +215,17 @@ def scan_subtree(
     display: str,
     links_within: tuple[str, ...] = (),
     ignore: TreeIgnore | None = None,
+    per_dir: Callable[[str, list[WsFile]], None] | None = None,
+    skip_dirs: frozenset[str] = frozenset(),
+    limit: int = 0,
 ) -> list[WsFile]:
     """`scan_tree` of the directory `top`, whose files' rels start with `prefix` and whose
     parents (device, inode) are `ancestors` (to tell symlink loops).
+
+    With `per_dir`, each directory's own files are handed to it (with the directory's
+    prefix) as soon as it is listed, and not kept: memory then follows the largest
+    directory, not the tree. Subdirectories whose rels are in `skip_dirs` are not entered.
+    With `limit`, `TreeTooBig` is raised once that many files are listed.
 
     Entries are listed from an open directory, so that each `stat` resolves one name from it
     rather than the whole path again (a sixth less time per file). An ignore file met in a
@@ -243,6 +292,8 @@ def scan_subtree(
                     append(new_tuple(WsFile, fields))  # skips the NamedTuple's Python __new__
                 elif stat_mod.S_ISDIR(mode):
                     rel = prefix + name
+                    if rel in skip_dirs:
+                        continue
                     key = (st.st_dev, st.st_ino)
                     if key in ancestors:
                         if _skipped(here, rel, True):
@@ -258,6 +309,11 @@ def scan_subtree(
             if rules_here:
                 scope = ignore.inner(dirpath, prefix, scope)
             keep(files, first_file, stack, first_dir, scope, prefix)
+        if per_dir is not None:
+            per_dir(prefix, files[first_file:])
+            del files[first_file:]
+        elif limit and len(files) >= limit:
+            raise TreeTooBig()
     return files
 
 

@@ -5,6 +5,10 @@ Everything here uses the standard library only; it runs in artver's own virtual 
 `measure(cmd, cwd)` runs one command through a small wrapper Python process that times it and
 reads `RUSAGE_CHILDREN.ru_maxrss`, i.e. the peak RSS of the largest process in the command's
 tree (the wrapper's own memory is not counted, nor is its start-up time).
+
+`measure_tree(cmd, cwd)` does the same, and its wrapper also samples /proc every 20 ms for the
+whole tree (the command and all its descendants) and sums their RSS: its `peak_mb` is the
+largest such sum, i.e. the memory of the whole process tree at its sampled peak.
 """
 
 from __future__ import annotations
@@ -38,6 +42,63 @@ wall = time.perf_counter() - t0
 peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 with open(out, "w") as f:
     json.dump({"wall": wall, "rc": rc, "peak_kib": peak}, f)
+"""
+
+# Like _WRAPPER, and a thread samples the summed RSS of the command's whole process tree every
+# `argv[2]` seconds: the tree is walked through /proc/<pid>/task/<tid>/children from the
+# command's pid, and each process's resident pages come from /proc/<pid>/statm (the same figure
+# as VmRSS in /proc/<pid>/status). Reports the largest sum ("tree_peak_bytes"), how many samples
+# were taken, and RUSAGE_CHILDREN.ru_maxrss (the largest single process, caught even if it was
+# shorter than one interval). Processes that leave the tree (daemonised, re-parented to init) and
+# descendants that live less than one interval are not in the sum.
+_TREE_WRAPPER = """
+import json, os, resource, subprocess, sys, threading, time
+out, interval, cmd = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+page = os.sysconf("SC_PAGE_SIZE")
+
+def tree_rss(root):
+    total, seen, todo = 0, set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as f:
+                total += int(f.read().split()[1]) * page
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                try:
+                    with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                        todo.extend(int(c) for c in f.read().split())
+                except OSError:
+                    pass
+        except (OSError, ValueError, IndexError):
+            pass  # gone meanwhile
+    return total
+
+peak = samples = 0
+done = threading.Event()
+
+def sample(pid):
+    global peak, samples
+    while True:
+        peak = max(peak, tree_rss(pid))
+        samples += 1
+        if done.wait(interval):
+            return
+
+t0 = time.perf_counter()
+proc = subprocess.Popen(cmd)
+sampler = threading.Thread(target=sample, args=(proc.pid,), daemon=True)
+sampler.start()
+rc = proc.wait()
+wall = time.perf_counter() - t0
+done.set()
+sampler.join()
+largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+with open(out, "w") as f:
+    json.dump({"wall": wall, "rc": rc, "peak_kib": largest, "tree_peak_bytes": peak,
+               "samples": samples}, f)
 """
 
 # Floor: read every byte of a file or of every file below a directory, once.
@@ -124,19 +185,15 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
     return proc.stdout
 
 
-def measure(
-    cmd: list[str], cwd: Path, env: dict[str, str] | None = None, json_out: bool = False
-) -> Measurement:
-    """Time `cmd` in `cwd` and record the peak RSS of its process tree.
-
-    With `json_out`, the command's stdout is parsed as JSON into `Measurement.extra`
-    (the floor scripts report their in-process time that way).
-    """
+def _wrapped(
+    wrapper: str, args: list[str], cmd: list[str], cwd: Path, env: dict[str, str] | None
+) -> tuple[dict, subprocess.CompletedProcess]:
+    """Run `cmd` under `wrapper` (which writes its JSON result to the path it gets first)."""
     fd, result_path = tempfile.mkstemp(prefix="bench-", suffix=".json")
     os.close(fd)
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", _WRAPPER, result_path, *cmd],
+            [sys.executable, "-c", wrapper, result_path, *args, *cmd],
             cwd=cwd,
             env=env or base_env(),
             capture_output=True,
@@ -151,8 +208,37 @@ def measure(
         os.unlink(result_path)
     if result["rc"] != 0:
         raise CommandFailed(cmd, cwd, result["rc"], proc.stdout, proc.stderr)
+    return result, proc
+
+
+def measure(
+    cmd: list[str], cwd: Path, env: dict[str, str] | None = None, json_out: bool = False
+) -> Measurement:
+    """Time `cmd` in `cwd` and record the peak RSS of the largest process in its tree.
+
+    With `json_out`, the command's stdout is parsed as JSON into `Measurement.extra`
+    (the floor scripts report their in-process time that way).
+    """
+    result, proc = _wrapped(_WRAPPER, [], cmd, cwd, env)
     extra = json.loads(proc.stdout) if json_out else {}
     return Measurement(result["wall"], result["peak_kib"] * 1024 / 1e6, proc.stdout, extra)
+
+
+def measure_tree(
+    cmd: list[str], cwd: Path, env: dict[str, str] | None = None, interval: float = 0.02
+) -> Measurement:
+    """Time `cmd` in `cwd`; `peak_mb` is the peak of the summed RSS of its whole process tree.
+
+    The tree is sampled every `interval` seconds; the figure is never below the largest single
+    process's peak RSS (`getrusage`), which is kept in `extra["largest_mb"]`, with the number of
+    samples in `extra["samples"]`. Pages shared between processes (forked workers, libraries)
+    count once per process, as in a sum of VmRSS.
+    """
+    result, proc = _wrapped(_TREE_WRAPPER, [str(interval)], cmd, cwd, env)
+    largest = result["peak_kib"] * 1024 / 1e6
+    peak = max(result["tree_peak_bytes"] / 1e6, largest)
+    extra = {"largest_mb": largest, "samples": result["samples"]}
+    return Measurement(result["wall"], peak, proc.stdout, extra)
 
 
 def settle() -> None:

@@ -39,6 +39,7 @@ import group_pipelines  # noqa: F401  (registers the pipeline, wide and plan gro
 import group_plots  # noqa: F401 - registers the `plots` group
 import group_remotes  # noqa: F401 - registers the `remotes` group
 import group_reproducibility  # noqa: F401 - registers the `verify` group
+import group_scale  # noqa: F401 - registers the scale group
 from groups import GROUPS, Context
 from harness import CommandFailed, Tools, ensure_dvc, find_artver, remove_tree, run
 from report import render, to_json
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nartver {meta['artver']} vs DVC {meta['dvc']} | {m['cpus']} CPUs, {m['mem_gib']} GiB"
         f" | scale {args.scale}, {args.rounds} rounds, medians; peak MB = max RSS of the"
-        " largest process in the command's tree"
+        " largest process in the command's tree (scale: summed over the tree)"
     )
     print("All runs are warm: the page cache is not dropped; data is read once before timing.")
     for result in results.values():

@@ -16,7 +16,7 @@ from pathlib import Path
 from artver.cache import links
 from artver.cache.hashing import SMALL_FILE, hash_bytes, hash_file, hash_stream, read_small
 from artver.cache.integrity import may_link_into_cache, packed_stat, stat_record, worth_recording
-from artver.cache.tree import Manifest, UnsafeEntryError
+from artver.cache.tree import MAX_DEPTH, Manifest, UnsafeEntryError, flatten, is_dir_oid
 from artver.errors import ArtverError
 from artver.fsutil import DISK_FULL_ERRNOS, disk_full, kernel_copy, temp_name, unlink_quietly
 
@@ -204,9 +204,13 @@ class ObjectStore:
         self._remember(final, 0, wrote_bytes=True)
 
     def add_manifest(self, manifest: Manifest) -> str:
-        data = manifest.to_bytes()
-        oid = hash_bytes(data) + ".dir"
-        self.add_bytes(data, oid)
+        """Store the objects of `manifest` (a big directory's tree: children first, so that
+        a root in the cache always has its subdirectories); returns the root's id."""
+        oid = ""
+        for node in manifest.nodes():
+            data = node.to_bytes()
+            oid = hash_bytes(data) + ".dir"
+            self.add_bytes(data, oid)
         return oid
 
     def ingest_copy(self, src: str, size_hint: int | None = None) -> tuple[str, int]:
@@ -300,9 +304,11 @@ class ObjectStore:
             )
         return data
 
-    def read_manifest(self, oid: str) -> Manifest:
-        """The manifest `oid`; `UnsafeManifestError` when an entry breaks the rules of
-        `tree.check_entries`, `CorruptObjectError` when it is not a manifest."""
+    def read_node(self, oid: str) -> Manifest:
+        """The one object `oid` of a directory's tree: its inline files and, in `subtrees`,
+        its subdirectory objects (`read_manifest` gives every file). `UnsafeManifestError`
+        when an entry breaks the rules of `tree.check_entries`, `CorruptObjectError` when it
+        is not a manifest."""
         data = self._manifest_bytes(oid)
         try:
             return Manifest.from_bytes(data)
@@ -311,14 +317,51 @@ class ObjectStore:
         except ValueError as exc:
             raise CorruptObjectError(f"the cache object {oid} is {exc}") from None
 
-    def read_manifest_oids(self, oid: str) -> list[str]:
-        """The object ids a manifest lists, without building its entries (gc reads thousands)."""
+    def read_manifest(self, oid: str) -> Manifest:
+        """Every file of the directory `oid`, its tree's subdirectory objects read too
+        (`FileNotFoundError` when one is not in the cache)."""
+        root = self.read_node(oid)
+        if not root.subtrees:
+            return root
         try:
-            return Manifest.oids_from_bytes(self._manifest_bytes(oid))
-        except UnsafeEntryError as exc:
-            raise UnsafeManifestError(oid, exc.entry, exc.reason, source="the cache") from None
-        except ValueError as exc:
+            return Manifest(tuple(flatten(root, self.read_node)))
+        except ValueError as exc:  # nested too deep
             raise CorruptObjectError(f"the cache object {oid} is {exc}") from None
+
+    def read_manifest_oids(self, oid: str) -> list[str]:
+        """The object ids a directory's tree lists, subdirectory objects included, without
+        building entries (gc reads thousands)."""
+        found: list[str] = []
+        todo = [(oid, MAX_DEPTH)]
+        while todo:
+            node_oid, depth = todo.pop()
+            try:
+                members = Manifest.oids_from_bytes(self._manifest_bytes(node_oid))
+            except UnsafeEntryError as exc:
+                raise UnsafeManifestError(
+                    node_oid, exc.entry, exc.reason, source="the cache"
+                ) from None
+            except ValueError as exc:
+                raise CorruptObjectError(f"the cache object {node_oid} is {exc}") from None
+            found += members
+            if depth <= 0 and any(is_dir_oid(o) for o in members):
+                raise CorruptObjectError(f"the cache object {oid} is nested too deep")
+            todo += [(o, depth - 1) for o in members if is_dir_oid(o)]
+        return found
+
+    def missing_subtrees(self, oid: str) -> list[str]:
+        """The subdirectory objects of the tree `oid` that the cache lacks, below the objects
+        it has (what a fetch must get next); [] when it has the whole tree or not even `oid`."""
+        missing: list[str] = []
+        todo = [oid]
+        while todo:
+            node_oid = todo.pop()
+            if not self.exists(node_oid):
+                if node_oid != oid:
+                    missing.append(node_oid)
+                continue
+            todo += [d.oid for d in self.read_node(node_oid).subtrees]
+        return missing
 
     def materialize(
         self,

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from artver import pointer as pointers
 from artver import scm
-from artver.cache.tree import Manifest
+from artver.cache.tree import Manifest, limits
 from artver.errors import ArtverError, PathError, PointerError
 from artver.ops.placement import check_tracked_path
 from artver.ops.snapshot import Scan, Snapshot, scan, take
 from artver.pointer import SUFFIX, Output, Pointer, is_pointer_file, pointer_path_for
 from artver.repo import Repo
-from artver.workspace import parallel_map
+from artver.workspace import WsFile, parallel_map
 
 GLOB_CHARS = set("*?[")
 
@@ -127,25 +127,30 @@ def refuse_git_tracked(repo: Repo, paths: list[tuple[Path, str]], cwd: Path) -> 
         )
 
 
+def check_names(shown: str, rels: list[str]) -> None:
+    """Refuse a directory `shown` holding a file whose name is not valid UTF-8, or a pointer
+    file (it would be tracked twice)."""
+    if not "\n".join(rels).isascii():  # one check for the usual all-ASCII tree
+        for rel in rels:
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:
+                raise PathError(
+                    f"{shown}/{rel.encode('utf-8', 'surrogateescape')!r}",
+                    "the file name is not valid UTF-8; rename it to track it",
+                ) from None
+    nested = [rel for rel in rels if rel.endswith(SUFFIX)]
+    if nested:
+        raise PathError(
+            shown,
+            f"contains the pointer file {nested[0]}: it would be tracked twice",
+            hint="Track the inner path or the outer one, not both.",
+        )
+
+
 def _check_no_nested(paths: list[tuple[Path, str]], scans: list[Scan]) -> None:
     for (path, shown), (_, files, _) in zip(paths, scans, strict=True):
-        rels = [f.rel for f in files]
-        if not "\n".join(rels).isascii():  # one check for the usual all-ASCII tree
-            for rel in rels:
-                try:
-                    rel.encode("utf-8")
-                except UnicodeEncodeError:
-                    raise PathError(
-                        f"{shown}/{rel.encode('utf-8', 'surrogateescape')!r}",
-                        "the file name is not valid UTF-8; rename it to track it",
-                    ) from None
-        nested = [rel for rel in rels if rel.endswith(SUFFIX)]
-        if nested:
-            raise PathError(
-                shown,
-                f"contains the pointer file {nested[0]}: it would be tracked twice",
-                hint="Track the inner path or the outer one, not both.",
-            )
+        check_names(shown, [f.rel for f in files])
         for other, other_shown in paths:
             if other != path and scm.is_inside(other, path):
                 raise PathError(other_shown, f"is inside {shown}, which is also being added")
@@ -169,29 +174,48 @@ def _ingest(repo: Repo, snapshot: Snapshot) -> Output:
 
 
 def _ingest_files(repo: Repo, snapshot: Snapshot) -> None:
-    """Cache the files the state DB answered for; those read this time were cached already
-    when the cache copies (see `_on_miss`)."""
+    ingest_files(repo, snapshot.files, snapshot.oids, snapshot.read)
+
+
+def ingest_files(repo: Repo, files: list[WsFile], oids: dict[str, str], read) -> None:
+    """Cache the files the state DB answered for; those read this time (`read`, their rels)
+    were cached already when the cache copies (see `_on_miss`)."""
     odb = repo.odb
-    done = snapshot.read if odb.linker.current in ("copy", "reflink") else frozenset()
-    todo = [f for f in snapshot.files if f.rel not in done and not odb.exists(snapshot.oids[f.rel])]
-    parallel_map(
-        lambda f: odb.ingest_known(f.abspath, snapshot.oids[f.rel]), todo, repo.config.jobs
-    )
+    done = read if odb.linker.current in ("copy", "reflink") else frozenset()
+    todo = [f for f in files if f.rel not in done and not odb.exists(oids[f.rel])]
+    parallel_map(lambda f: odb.ingest_known(f.abspath, oids[f.rel]), todo, repo.config.jobs)
 
 
 def _link_back(repo: Repo, snapshot: Snapshot) -> None:
+    link_back(repo, snapshot.files, snapshot.oids)
+
+
+def link_back(repo: Repo, files: list[WsFile], oids: dict[str, str]) -> None:
     """With hardlink/symlink caches, make workspace files links to their cache objects."""
     odb = repo.odb
     how = odb.linker.current
     if how not in ("hardlink", "symlink"):
         return
-    for f in snapshot.files:
-        obj = odb.path_of(snapshot.oids[f.rel])
+    for f in files:
+        obj = odb.path_of(oids[f.rel])
         if how == "symlink" and os.path.islink(f.abspath) and os.readlink(f.abspath) == obj:
             continue
         if how == "hardlink" and os.path.exists(f.abspath) and os.stat(obj).st_ino == f.inode:
             continue
-        odb.materialize(snapshot.oids[f.rel], f.abspath, f.executable)
+        odb.materialize(oids[f.rel], f.abspath, f.executable)
+
+
+def _batch_ingest(repo: Repo):
+    """How a big directory's files enter the cache, one batch at a time (`tree_snapshot`)."""
+
+    def ingest(files: list[WsFile], oids: dict[str, str], read: set[str]) -> None:
+        ingest_files(repo, files, oids, read)
+        link_back(repo, files, oids)
+        # Saved now, not at the end: memory stays flat, and the workers forked for the next
+        # batch do not inherit (and send back) the records of every batch before.
+        repo.remember_objects()
+
+    return ingest
 
 
 def _on_miss(repo: Repo):
@@ -207,9 +231,23 @@ def cache_path(repo: Repo, path: Path, shown: str, scanned: Scan | None = None) 
     """Store what is at `path` in the cache and return the output that records it."""
     previous = _previous_output(path)
     expect = previous.oid if previous is not None else None
-    snapshot = take(repo, path, shown, _on_miss(repo), scanned, expect=expect)
+    snapshot = take(
+        repo,
+        path,
+        shown,
+        _on_miss(repo),
+        scanned,
+        expect=expect,
+        ingest=_batch_ingest(repo),
+        check_names=lambda node, rels: check_names(shown, rels),
+    )
     if snapshot.kind == "missing":
         raise PathError(shown, "no such file or directory")
+    if snapshot.big is not None:
+        # A big directory: each object was checked complete, or made so, object by object.
+        oid, (nfiles, size) = snapshot.known_oid, snapshot.totals
+        repo.state.mark_complete(oid)
+        return Output(path.name, oid, size, nfiles)
     if snapshot.known_oid is not None:
         assert previous is not None
         if repo.state.is_complete(previous.oid) and repo.odb.exists(previous.oid):
@@ -236,7 +274,7 @@ def add(repo: Repo, targets: list[str], cwd: Path) -> list[AddResult]:
         for path, shown in paths:
             validate(repo, path, shown, cwd)
         refuse_git_tracked(repo, paths, cwd)
-        scans = [scan(repo, path, shown) for path, shown in paths]
+        scans = [scan(repo, path, shown, limit=limits()[0]) for path, shown in paths]
         _check_no_nested(paths, scans)
         outputs = [
             cache_path(repo, path, shown, scanned)

@@ -10,7 +10,7 @@ from pathlib import Path
 from artver import scm
 from artver.cache.integrity import pack_stat
 from artver.cache.odb import CorruptObjectError, UnsafeManifestError
-from artver.cache.tree import FileEntry
+from artver.cache.tree import FileEntry, diff_trees
 from artver.errors import MissingObjectsError, WouldLoseDataError
 from artver.ops.integrity import check_objects
 from artver.ops.placement import check_parents, check_tracked_path
@@ -52,6 +52,21 @@ def _recorded(repo: Repo, target: Target, missing: dict[str, str]) -> dict:
     except (FileNotFoundError, CorruptObjectError):
         missing[shown] = out.oid
         return {}
+
+
+def _tree_changes(repo: Repo, target: Target, found: str, missing: dict[str, str]) -> list[Change]:
+    """The changes from the big directory `found` (the workspace, its objects in the cache) to
+    the one the target records, read only where the two trees differ (`tree.diff_trees`)."""
+    try:
+        return [
+            Change(path, old.oid if old is not None else None, new)
+            for path, old, new in diff_trees(repo.odb.read_node, found, target.out.oid)
+        ]
+    except UnsafeManifestError as exc:
+        raise exc.about(target.shown) from None
+    except (FileNotFoundError, CorruptObjectError, ValueError):
+        missing[target.shown] = target.out.oid
+        return []
 
 
 def _stat_objects(repo: Repo, job: _Job, stats: dict[str, bytes | None]) -> None:
@@ -199,10 +214,13 @@ def restore(
             if target.ignore:
                 scm.ensure_ignored(target.path)
             continue
-        if snapshot.known_oid is not None:  # --relink needs the per-file picture
-            snapshot = take(repo, target.path, target.shown)
-        recorded = _recorded(repo, target, missing)
-        changes = plan_checkout(recorded, snapshot.oids, relink)
+        if snapshot.big is not None and not relink:
+            changes = _tree_changes(repo, target, snapshot.big.oid, missing)
+        else:
+            if snapshot.known_oid is not None:  # --relink needs the per-file picture
+                snapshot = take(repo, target.path, target.shown)
+            recorded = _recorded(repo, target, missing)
+            changes = plan_checkout(recorded, snapshot.oids, relink)
         job = _Job(target, snapshot, ignored_in_the_way(snapshot, changes))
         if target.out.is_dir:
             check_parents(repo, target.path, [c.path for c in job.changes], target.shown)

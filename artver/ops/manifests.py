@@ -69,6 +69,12 @@ class ManifestSource:
             if not guard_remote(remote, remote.exists, oid):
                 return None
             guard_remote(remote, remote.download, oid, None, self.repo.odb)
+            # A big directory's tree: its subdirectory objects too, level by level.
+            while subtrees := self.repo.odb.missing_subtrees(oid):
+                for sub in subtrees:
+                    if not guard_remote(remote, remote.exists, sub):
+                        return None
+                    guard_remote(remote, remote.download, sub, None, self.repo.odb)
         except ArtverError as exc:
             self._remote_failed = exc.message
             return None

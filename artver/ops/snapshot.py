@@ -9,17 +9,27 @@ from functools import cached_property
 from pathlib import Path
 
 from artver.cache.hashing import hash_bytes
-from artver.cache.tree import FileEntry, Manifest
+from artver.cache.odb import ObjectStore
+from artver.cache.tree import FileEntry, Manifest, limits
 from artver.errors import PathError
 from artver.ignore import TRANSLATION, TreeIgnore, translate
 from artver.ops.plan import Change
+from artver.ops.tree_snapshot import (
+    BigTree,
+    Ingest,
+    directory_stats,
+    has_inner_rules,
+    take_big,
+)
 from artver.repo import Repo
 from artver.state import SavedTree
 from artver.workspace import (
     EXEC_BITS,
     FileHasher,
+    TreeTooBig,
     WsFile,
     fingerprint,
+    merkle,
     scan_tree,
     split_point,
     stat_path,
@@ -42,11 +52,15 @@ class Snapshot:
         shown: str = "",
         links_within: tuple[str, ...] = (),
         ignore: TreeIgnore | None = None,
+        big: BigTree | None = None,
+        odb: ObjectStore | None = None,
     ) -> None:
         self.path = path
         self.kind = kind  # "file", "dir" or "missing"
         self.listed = listed  # None when the fingerprint answered without a list
-        self.oids = oids  # WsFile.rel -> oid; empty when `known_oid` answered for the tree
+        self._oids = oids  # WsFile.rel -> oid; empty when `known_oid` answered for the tree
+        self.big = big  # a big directory's tree, answered object by object (`tree_snapshot`)
+        self.odb = odb  # where a big directory's objects are
         self.known_oid = known_oid  # set when the stat fingerprint proved the tree unchanged
         self.read = read  # rels whose content was read (and, by add, cached)
         self.known_totals = known_totals  # (files, bytes), when known without a list
@@ -68,8 +82,17 @@ class Snapshot:
             self.known_totals = (len(self.files), sum(f.size for f in self.files))
         return self.known_totals
 
+    @property
+    def oids(self) -> dict[str, str]:
+        """{file rel: oid}; of a big directory, read from its tree (the workspace as found)."""
+        if not self._oids and self.big is not None:
+            self._oids = {e.path: e.oid for e in self.manifest.entries}
+        return self._oids
+
     @cached_property
     def manifest(self) -> Manifest:
+        if self.big is not None and self.odb is not None:
+            return self.odb.read_manifest(self.big.oid)
         return Manifest.build(
             FileEntry(f.rel, self.oids[f.rel], f.size, f.executable) for f in self.files
         )
@@ -101,15 +124,21 @@ def tree_ignore(repo: Repo, path: Path, base: str | None = None) -> TreeIgnore:
     return TreeIgnore(str(repo.root), where, ignore_parser(repo))
 
 
-def scan(repo: Repo, path: Path, shown: str, ignore: TreeIgnore | None = None) -> Scan:
+def scan(
+    repo: Repo, path: Path, shown: str, ignore: TreeIgnore | None = None, limit: int = 0
+) -> Scan:
     """What is at `path`; a directory is listed without what its ignore rules exclude (those
-    of its own place, unless `ignore` gives others)."""
+    of its own place, unless `ignore` gives others). With `limit`, a directory of that many
+    files or more is not listed: its kind is "big" (see `artver.ops.tree_snapshot`)."""
     st = stat_path(str(path), shown)
     if st is None:
         return "missing", [], None
     if stat_mod.S_ISDIR(st.st_mode):
         rules = ignore if ignore is not None else tree_ignore(repo, path)
-        return "dir", scan_tree(str(path), shown, repo.link_roots, rules), rules
+        try:
+            return "dir", scan_tree(str(path), shown, repo.link_roots, rules, limit), rules
+        except TreeTooBig:
+            return "big", [], rules
     if stat_mod.S_ISREG(st.st_mode):
         return "file", [WsFile.from_stat("", str(path), st)], None
     raise PathError(shown, "not a regular file or directory")
@@ -134,20 +163,30 @@ def take(
     on_miss: Callable[[WsFile], str] | None = None,
     scanned: Scan | None = None,
     expect: str | None = None,
+    ingest: Ingest | None = None,
+    check_names: Callable[[str, list[str]], None] | None = None,
 ) -> Snapshot:
     """Hash what is at `path`, reading only files the state DB does not know.
 
     With `expect` (the oid a pointer records), a directory whose stat fingerprint is the one
     last seen with that oid is answered without looking up a single file: the common case of
     a large tracked directory that did not change.
-    `on_miss` replaces plain hashing for files the state DB does not know.
+    `on_miss` replaces plain hashing for files the state DB does not know. A big directory
+    (`tree.BIG_TREE` files or more) is answered object by object (`tree_snapshot`); then
+    `ingest` brings the files it lists into the cache, and `check_names` may refuse them.
     """
     base = repo.rel(path)
+    big = (on_miss, ingest, check_names)
     if scanned is None and expect is not None and expect.endswith(".dir"):
-        unchanged = _unchanged_tree(repo, path, shown, base, expect)
-        if unchanged is not None:
-            return unchanged
-    kind, files, ignore = scanned or scan(repo, path, shown)
+        found = _from_stats(repo, path, shown, base, expect, big)
+        if found is not None:
+            return found
+    kind, files, ignore = scanned or scan(repo, path, shown, limit=limits()[0])
+    if kind == "big":
+        found = _big(repo, path, shown, base, big)
+        if found is not None:
+            return found
+        kind, files, ignore = scan(repo, path, shown)
     hasher = FileHasher(repo.state, repo.config.jobs, repo.progress)
     if kind == "file":
         oids = hasher.oids(files, lambda f: base, None, on_miss, display=lambda f: shown)
@@ -184,31 +223,88 @@ def take(
     return snapshot
 
 
-def _unchanged_tree(repo: Repo, path: Path, shown: str, base: str, expect: str) -> Snapshot | None:
+# How `take` treats a big directory: (on_miss, ingest, check_names).
+BigOptions = tuple
+
+
+def _from_stats(
+    repo: Repo, path: Path, shown: str, base: str, expect: str, big: BigOptions
+) -> Snapshot | None:
     """A large directory last seen as `expect`, proved unchanged by a stat fingerprint taken
-    on several cores; None when that cannot tell (the caller then scans it as usual)."""
+    on several cores; or, for a big one, answered object by object. None when that cannot
+    tell (the caller then scans it as usual)."""
     saved = repo.state.tree(base)
-    if saved is None or saved.oid != expect:
+    if saved is None:
         return None
+    is_big = saved.nfiles >= limits()[0]
     from artver.parallel_scan import MIN_FILES, tree_print
 
-    if saved.nfiles < MIN_FILES:
+    if not is_big and (saved.oid != expect or saved.nfiles < MIN_FILES):
+        return None
+    if not path.is_dir():
         return None
     ignore = tree_ignore(repo, path)
-    found = tree_print(str(path), saved.nfiles, repo.config.jobs, ignore)
-    if found is None or _with_rules(found.fingerprint, ignore) != saved.fingerprint:
+    if is_big:
+        try:
+            stats = directory_stats(repo, path, shown, ignore, saved.nfiles)
+        except PathError:
+            return None  # the ordinary scan says what is wrong
+        prints = merkle(stats)
+        found_print, nfiles, size = prints[""][:3]
+    else:
+        found = tree_print(str(path), saved.nfiles, repo.config.jobs, ignore)
+        if found is None:
+            return None
+        found_print, nfiles, size = found[:3]
+    fingerprint = _with_rules(found_print, ignore)
+    _, ingest, _ = big
+    complete = ingest is None or (repo.state.is_complete(expect) and repo.odb.exists(expect))
+    if (saved.fingerprint, saved.oid) == (fingerprint, expect) and complete:
+        return Snapshot(
+            path,
+            "dir",
+            None,
+            {},
+            known_oid=expect,
+            known_totals=(nfiles, size),
+            shown=shown,
+            links_within=repo.link_roots,
+            ignore=ignore,
+        )
+    if not is_big or nfiles < limits()[0] or has_inner_rules(ignore, base):
         return None
-    totals = (found.nfiles, found.size)
+    return _big_snapshot(repo, path, shown, stats, prints, fingerprint, ignore, big)
+
+
+def _big(repo: Repo, path: Path, shown: str, base: str, big: BigOptions) -> Snapshot | None:
+    """A directory whose scan stopped at `tree.BIG_TREE` files, answered object by object;
+    None when it must be listed whole after all (`.artverignore` files inside it)."""
+    ignore = tree_ignore(repo, path)
+    stats = directory_stats(repo, path, shown, ignore, limits()[0])
+    prints = merkle(stats)
+    if prints[""][1] < limits()[0] or has_inner_rules(ignore, base):
+        return None
+    fingerprint = _with_rules(prints[""][0], ignore)
+    return _big_snapshot(repo, path, shown, stats, prints, fingerprint, ignore, big)
+
+
+def _big_snapshot(repo, path, shown, stats, prints, fingerprint, ignore, big) -> Snapshot:
+    on_miss, ingest, check_names = big
+    tree = take_big(
+        repo, path, shown, stats, prints, fingerprint, ignore, on_miss, ingest, check_names
+    )
     return Snapshot(
         path,
         "dir",
         None,
         {},
-        known_oid=expect,
-        known_totals=totals,
+        known_oid=tree.oid,
+        known_totals=(tree.nfiles, tree.size),
         shown=shown,
         links_within=repo.link_roots,
         ignore=ignore,
+        big=tree,
+        odb=repo.odb,
     )
 
 

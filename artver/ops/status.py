@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from artver.cache.odb import CorruptObjectError
+from artver.cache.tree import diff_trees
 from artver.ops.snapshot import take
 from artver.pointer import Pointer
 from artver.repo import Repo
@@ -59,7 +60,18 @@ def artifact_status(repo: Repo, pointer: Pointer, cwd: Path) -> ArtifactStatus:
     if snapshot.oid == out.oid:
         return result
     result.state = MODIFIED
-    if out.is_dir and snapshot.kind == "dir":
+    if out.is_dir and snapshot.kind == "dir" and snapshot.big is not None:
+        try:  # a big directory: read only where the two trees differ
+            found = diff_trees(repo.odb.read_node, out.oid, snapshot.big.oid)
+        except (FileNotFoundError, CorruptObjectError, ValueError):
+            result.details_known = False
+            return result
+        if not found:  # the same files, recorded by an older artver in the flat format
+            result.state = OK
+            return result
+        recorded = {path: old.oid for path, old, _ in found if old is not None}
+        result.changes = compare(recorded, {path: new.oid for path, _, new in found if new})
+    elif out.is_dir and snapshot.kind == "dir":
         try:
             manifest = repo.odb.read_manifest(out.oid)
         except (FileNotFoundError, CorruptObjectError):

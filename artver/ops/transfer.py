@@ -306,6 +306,9 @@ def push(
     # Objects missing from the local cache are fine when the remote has them already (a clone
     # that never pulled the data can still push its code): ask before calling them lost.
     lacking: dict[str, list[str]] = {}  # file or directory -> the objects the cache lacks
+    # A big directory's subdirectory objects (see `artver.cache.tree`): sent after every file
+    # and before any root, so that a tree on the remote always has all it lists.
+    subtrees: dict[str, str] = {}
     local: dict[str, tuple | None] = {}  # stat in the cache (None: absent); one per object
 
     def in_cache(oid: str) -> bool:
@@ -329,7 +332,7 @@ def push(
                 lacking[oid] = absent
                 continue
             for member in members:
-                owners.setdefault(member, art.shown)
+                (subtrees if member.endswith(".dir") else owners).setdefault(member, art.shown)
             dirs_todo.append(oid)
         else:
             owners.setdefault(oid, art.shown)
@@ -343,7 +346,8 @@ def push(
             elif oid.endswith(".dir"):  # the rest of its files are local: send them, then it
                 for member in repo.odb.read_manifest_oids(oid):
                     if member not in already:
-                        owners.setdefault(member, shown)
+                        chosen = subtrees if member.endswith(".dir") else owners
+                        chosen.setdefault(member, shown)
                 dirs_todo.append(oid)
             else:
                 result.up_to_date += 1
@@ -368,7 +372,8 @@ def push(
         return size
 
     manifests_todo = [d for d in dirs_todo if d not in dirs_there]  # (recheck: some are there)
-    total = len(todo) + len(manifests_todo)
+    subtrees_todo = sorted(set(subtrees) - present_on(remote, sorted(subtrees), njobs))
+    total = len(todo) + len(subtrees_todo) + len(manifests_todo)
 
     def start_bar() -> None:
         repo.progress.start("push", total, sum(sizes.values()))
@@ -376,8 +381,16 @@ def push(
     try:
         outcome = _batch(repo, remote, todo, upload, njobs, start_bar)
         _raise_stopped(outcome, remote, "pushed", total)
-        # Manifests last, and only those whose files all made it.
+        # Manifests last, and only those whose files all made it: subdirectory objects first.
         failed = set(outcome.missing) | set(outcome.corrupt)
+        for level in _by_height(repo, subtrees_todo):  # a subdirectory after its own
+            level = [t for t in level if not _any_in(repo, t, failed)]
+            sub_outcome = transfer.run_batch(
+                level, upload, njobs, repo.progress, classify, _is_corrupt
+            )
+            _raise_stopped(sub_outcome, remote, "pushed", total, already=len(outcome.done))
+            failed |= set(sub_outcome.missing) | set(sub_outcome.corrupt)
+            outcome.done += sub_outcome.done
         ready = [d for d in dirs_todo if not _any_in(repo, d, failed)]
         dir_outcome = transfer.run_batch(
             transfer.upload_order([d for d in ready if d in manifests_todo]),
@@ -452,6 +465,23 @@ def _fetch_runs(repo: Repo, remote: Remote) -> int:
         runcache.save_raw(repo.cache_dir, key, guard_remote(remote, remote.get_run, key))
         for key in todo
     )
+
+
+def _by_height(repo: Repo, oids: list[str]) -> list[list[str]]:
+    """Subdirectory objects grouped by how many levels of objects they hold (those with
+    none first): sent in that order, an object reaches the remote after everything below it."""
+    heights: dict[str, int] = {}
+
+    def height(oid: str) -> int:
+        if oid not in heights:
+            subs = repo.odb.read_node(oid).subtrees
+            heights[oid] = 1 + max((height(d.oid) for d in subs), default=0)
+        return heights[oid]
+
+    levels: dict[int, list[str]] = defaultdict(list)
+    for oid in oids:
+        levels[height(oid)].append(oid)
+    return [levels[h] for h in sorted(levels)]
 
 
 def _any_in(repo: Repo, dir_oid: str, oids: set[str]) -> bool:
@@ -568,6 +598,21 @@ def _fetch(repo: Repo, remote: Remote, artifacts: list[Artifact], njobs: int) ->
         not_there[by_oid[d].shown].append(d)
     corrupt += outcome.corrupt
     result.transferred += len(outcome.done)
+    # A big directory's tree: its subdirectory objects, level by level.
+    sub_owner = {d: d for d in dirs}
+    fetched_below: set[str] = set()  # directories some of whose tree this fetch brought
+    level = _missing_subtrees(odb, dirs, sub_owner)
+    while level:
+        sub_outcome = _download_batch(repo, remote, level, {}, njobs)
+        _raise_stopped(sub_outcome, remote, "fetched", len(level))
+        for d in sub_outcome.missing:
+            not_there[by_oid[sub_owner[d]].shown].append(d)
+            outcome.missing.append(sub_owner[d])
+        corrupt += sub_outcome.corrupt
+        outcome.missing += [sub_owner[d] for d in sub_outcome.corrupt]
+        result.transferred += len(sub_outcome.done)
+        fetched_below.update(sub_owner[d] for d in sub_outcome.done)
+        level = _missing_subtrees(odb, sub_outcome.done, sub_owner)
     # A manifest on the remote vouches for all its files (it is uploaded last): what push needs
     # to know to leave this directory alone. What the remote turns out to lack, push must send.
     found_there = set(outcome.done)
@@ -580,9 +625,10 @@ def _fetch(repo: Repo, remote: Remote, artifacts: list[Artifact], njobs: int) ->
     manifests: dict[str, Manifest] = {}
     for oid, art in by_oid.items():
         if oid.endswith(".dir"):
-            if oid not in dirs or not odb.exists(oid):
+            if oid not in dirs or not odb.exists(oid) or oid in lost:
                 continue
-            manifests[oid] = _safe_manifest(odb, oid, art.shown, remote, oid in found_there)
+            fetched = oid in found_there or oid in fetched_below
+            manifests[oid] = _safe_manifest(odb, oid, art.shown, remote, fetched)
             for e in manifests[oid].entries:
                 sizes[e.oid] = e.size
                 owners.setdefault(e.oid, art.shown)
@@ -617,6 +663,24 @@ def _fetch(repo: Repo, remote: Remote, artifacts: list[Artifact], njobs: int) ->
     return result
 
 
+def _missing_subtrees(odb, oids: list[str], owner: dict[str, str]) -> list[str]:
+    """The subdirectory objects that the trees `oids` (in the cache) list and the cache lacks;
+    each noted in `owner` with the directory it belongs to."""
+    found: list[str] = []
+    for oid in oids:
+        if not odb.exists(oid):
+            continue
+        try:
+            subs = odb.missing_subtrees(oid)
+        except (CorruptObjectError, UnsafeManifestError):
+            continue  # reading the whole manifest below says what is wrong
+        for sub in subs:
+            if sub not in owner:
+                owner[sub] = owner[oid]
+                found.append(sub)
+    return found
+
+
 def _safe_manifest(odb, oid: str, shown: str, remote: Remote, fetched: bool) -> Manifest:
     """The manifest `oid`, or the whole fetch refused when one of its entries is unsafe (see
     `tree.check_entries`): nothing of it is placed, and a manifest this fetch brought from the
@@ -626,6 +690,7 @@ def _safe_manifest(odb, oid: str, shown: str, remote: Remote, fetched: bool) -> 
     except UnsafeManifestError as exc:
         if fetched:
             unlink_quietly(odb.path_of(oid))
+            unlink_quietly(odb.path_of(exc.oid))  # a subdirectory object of its tree
         raise exc.about(shown, f"remote {remote}" if fetched else "the cache") from None
 
 
