@@ -6,6 +6,7 @@ The thresholds are lowered (`ARTVER_TREE_SPLIT=BIG,SUB`) so that a few hundred f
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -258,3 +259,18 @@ def test_an_add_killed_midway_leaves_the_next_one_right(ws, monkeypatch):
     shutil_rmtree(ws.root / "data")
     ws.artver("checkout", "data")
     assert len(ws.files("data")) == 3000
+
+
+def test_fsck_names_a_file_missing_below_a_subdirectory_object(big):
+    big.artver("add", "data")
+    root = json.loads(big.cache_object(pointer_oid(big)).read_bytes())
+    top = json.loads(big.cache_object(root["dirs"][0][1]).read_bytes())
+    leaf = json.loads(big.cache_object(top["dirs"][0][1]).read_bytes())
+    lost = big.cache_object(leaf["files"][0][1])
+    lost.chmod(0o644)
+    lost.unlink()
+    result = big.artver("fsck", expect=1)
+    assert "used by data/d0/s0/f0.txt" in result.output
+    assert "1 missing" in result.output
+    big.cache_object(top["dirs"][1][1]).unlink()  # a whole subdirectory object
+    assert "2 missing" in big.artver("fsck", expect=1).output

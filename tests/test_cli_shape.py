@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from tests.conftest import run_artver
 
 
 def test_shell_completion_script_and_answers(tmp_path):
-    script = run_artver("--show-completion", "bash", cwd=tmp_path).stdout
+    # Typer finds the shell from the process tree: run it from bash, whatever runs the tests.
+    shown = subprocess.run(
+        ["bash", "-c", f"'{sys.executable}' -m artver --show-completion"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    script = shown.stdout
     assert "_artver_completion" in script and "complete " in script
     env = {"_ARTVER_COMPLETE": "complete_bash", "COMP_WORDS": "artver sta", "COMP_CWORD": "1"}
     assert run_artver(cwd=tmp_path, env=env).stdout.split() == ["status", "stage"]

@@ -90,6 +90,7 @@ class _Refs:
         self.artifacts = artifacts
         self.dirs = {art.oid for art in artifacts if art.is_dir}
         self.manifests: dict[str, Manifest] = {}  # the sound ones
+        self.subtree_oids: set[str] = set()  # the subdirectory objects of big directories
 
     def check_manifests(self, odb, oids: list[str], results: dict[str, object]) -> None:
         """Check these manifests of the workspace's directories here, keeping the sound ones:
@@ -97,7 +98,22 @@ class _Refs:
         for oid in oids:
             results[oid], manifest = read_manifest(odb.path_of(oid), oid)
             if manifest is not None:
-                self.manifests[oid] = manifest
+                self.manifests[oid] = self._whole(odb, manifest) if manifest.subtrees else manifest
+
+    def _whole(self, odb, root: Manifest) -> Manifest:
+        """A big directory's files from every object of its tree that is sound (the objects
+        themselves are checked with the rest of the cache, and required here)."""
+        entries: list = []
+        todo = [("", root)]
+        while todo:
+            prefix, node = todo.pop()
+            entries += [e._replace(path=prefix + e.path) for e in node.entries]
+            for sub in node.subtrees:
+                self.subtree_oids.add(sub.oid)
+                _, child = read_manifest(odb.path_of(sub.oid), sub.oid)
+                if child is not None:
+                    todo.append((f"{prefix}{sub.name}/", child))
+        return Manifest(tuple(entries))
 
     def required(self) -> dict[str, int | None]:
         """{oid: recorded size} of everything referenced (a manifest's own size is unknown)."""
@@ -106,6 +122,7 @@ class _Refs:
             found.update(map(_OID_SIZE, manifest.entries))  # in C: 20,000 entries take 1 ms
         for art in self.artifacts:
             found[art.oid] = None if art.is_dir else art.size
+        found.update(dict.fromkeys(self.subtree_oids))
         return found
 
     def users(self, oids: set[str]) -> dict[str, list[User]]:
