@@ -146,6 +146,21 @@ def numbers_digest(numbers: bytes, rels: list[str]) -> str:
     return hash_bytes(numbers + b"\0" + "\0".join(rels).encode("utf-8", "surrogateescape"))
 
 
+def refuse_non_utf8(shown: str, rels: list[str]) -> None:
+    """A clear error for the first file of the directory `shown` whose name is not valid
+    UTF-8: manifests are UTF-8 JSON, so such a file cannot be recorded."""
+    if "\n".join(rels).isascii():  # one check for the usual all-ASCII tree
+        return
+    for rel in rels:
+        try:
+            rel.encode("utf-8")
+        except UnicodeEncodeError:
+            raise PathError(
+                f"{shown}/{rel.encode('utf-8', 'surrogateescape')!r}",
+                "the file name is not valid UTF-8; rename it to track it",
+            ) from None
+
+
 def _os_error(display: str, exc: OSError) -> ArtverError:
     if exc.errno == errno.ELOOP:
         return PathError(display, "symlink loop")

@@ -274,3 +274,16 @@ def test_fsck_names_a_file_missing_below_a_subdirectory_object(big):
     assert "1 missing" in result.output
     big.cache_object(top["dirs"][1][1]).unlink()  # a whole subdirectory object
     assert "2 missing" in big.artver("fsck", expect=1).output
+
+
+@pytest.mark.parametrize("size", ["big", "small"])
+def test_status_names_a_file_whose_name_is_not_utf8(ws, monkeypatch, size):
+    if size == "big":
+        monkeypatch.setenv("ARTVER_TREE_SPLIT", SPLIT)
+    make_tree(ws.root / "data", tops=6, subs=5, files=12)
+    ws.artver("add", "data")
+    with open(os.fsencode(str(ws.root / "data/d1/s1")) + b"/caf\xe9.txt", "wb") as fobj:
+        fobj.write(b"x")
+    result = ws.artver("status", expect=1)
+    assert "caf\\xe9.txt': the file name is not valid UTF-8" in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("error:") == 1

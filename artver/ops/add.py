@@ -15,7 +15,7 @@ from artver.ops.placement import check_tracked_path
 from artver.ops.snapshot import Scan, Snapshot, scan, take
 from artver.pointer import SUFFIX, Output, Pointer, is_pointer_file, pointer_path_for
 from artver.repo import Repo
-from artver.workspace import WsFile, parallel_map
+from artver.workspace import WsFile, parallel_map, refuse_non_utf8
 
 GLOB_CHARS = set("*?[")
 
@@ -130,15 +130,7 @@ def refuse_git_tracked(repo: Repo, paths: list[tuple[Path, str]], cwd: Path) -> 
 def check_names(shown: str, rels: list[str]) -> None:
     """Refuse a directory `shown` holding a file whose name is not valid UTF-8, or a pointer
     file (it would be tracked twice)."""
-    if not "\n".join(rels).isascii():  # one check for the usual all-ASCII tree
-        for rel in rels:
-            try:
-                rel.encode("utf-8")
-            except UnicodeEncodeError:
-                raise PathError(
-                    f"{shown}/{rel.encode('utf-8', 'surrogateescape')!r}",
-                    "the file name is not valid UTF-8; rename it to track it",
-                ) from None
+    refuse_non_utf8(shown, rels)
     nested = [rel for rel in rels if rel.endswith(SUFFIX)]
     if nested:
         raise PathError(

@@ -30,6 +30,7 @@ from artver.workspace import (
     WsFile,
     fingerprint,
     merkle,
+    refuse_non_utf8,
     scan_tree,
     split_point,
     stat_path,
@@ -206,6 +207,7 @@ def take(
             links_within=repo.link_roots,
             ignore=ignore,
         )
+    refuse_non_utf8(shown, [f.rel for f in files])
     oids = hasher.oids(
         files,
         lambda f: f"{base}/{f.rel}",

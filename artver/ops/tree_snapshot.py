@@ -31,6 +31,7 @@ from artver.workspace import (
     DirStat,
     FileHasher,
     WsFile,
+    refuse_non_utf8,
     scan_subtree,
     stat_of_dir,
 )
@@ -163,8 +164,10 @@ def take_big(
         lookups: dict[str, tuple[int, int, int, str]] = {}
         for rel in batch:
             listed[rel] = _list_node(repo, path, shown, rel, children.get(rel, ()), ignore)
+            rels = [f.rel for f in listed[rel]]
+            refuse_non_utf8(shown, rels)
             if check_names is not None:
-                check_names(rel, [f.rel for f in listed[rel]])
+                check_names(rel, rels)
             files += listed[rel]
             for directory in inline_dirs.get(rel, ()):
                 lookups.update(state.files_in(f"{base}/{directory}" if directory else base))
