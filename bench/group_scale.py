@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -256,6 +257,37 @@ def new_repos(
     return repos
 
 
+# The least any status can do: os.stat every file once, the top folders shared out between one
+# forked process per usable core (what artver does), nothing hashed or kept.
+STAT_CORES_SCRIPT = """
+import os, sys
+root = sys.argv[1]
+tops = sorted(os.listdir(root))
+workers = len(os.sched_getaffinity(0))
+def work(share):
+    for top in share:
+        for folder, dirs, names in os.walk(os.path.join(root, top)):
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            for name in names:
+                os.stat(name, dir_fd=fd)
+            os.close(fd)
+pids = []
+for i in range(1, workers):
+    pid = os.fork()
+    if pid == 0:
+        work(tops[i::workers])
+        os._exit(0)
+    pids.append(pid)
+work(tops[0::workers])
+for pid in pids:
+    os.waitpid(pid, 0)
+"""
+
+
+def _stat_floor_on_cores(path: Path):
+    return measure([sys.executable, "-c", STAT_CORES_SCRIPT, str(path.resolve())], path.parent)
+
+
 @group("scale", "one directory of 1,000,000 small files: add, status, checkout (artver, DVC)")
 def scale_group(ctx: Context) -> GroupResult:
     n = file_count(ctx.scale)
@@ -279,6 +311,7 @@ def scale_group(ctx: Context) -> GroupResult:
             repos = sorted(repos, key=lambda p: order.index(p.who))
         settle()
         samples.add("floor", "stat", stat_floor(srcs["artver"]))
+        samples.add("floor", "stat-cores", _stat_floor_on_cores(srcs["artver"]))
         got = timed(ctx, samples, "status-noop", repos, lambda p: p.cmd("status"))
         if "modified" in got["artver"].stdout.lower():
             failures.setdefault("status-noop", "artver status reports changes with none made")
@@ -363,6 +396,7 @@ def scale_group(ctx: Context) -> GroupResult:
             FloorSpec("cp", f"cp -r of the {n:,}-file tree (write every file once)"),
             FloorSpec("read", "read floor (every byte once)"),
             FloorSpec("stat", "stat floor (process wall)", in_process=True),
+            FloorSpec("stat-cores", "stat floor, one process per core (process wall)"),
         ],
         notes=notes,
         failures=failures,
