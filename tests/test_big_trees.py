@@ -287,3 +287,15 @@ def test_status_names_a_file_whose_name_is_not_utf8(ws, monkeypatch, size):
     result = ws.artver("status", expect=1)
     assert "caf\\xe9.txt': the file name is not valid UTF-8" in result.stderr
     assert "Traceback" not in result.stderr and result.stderr.count("error:") == 1
+
+
+def test_a_big_directory_with_ignore_rules_inside_is_listed_whole(big):
+    (big.root / "data/d0/.artverignore").write_text("*.log\n")
+    (big.root / "data/d0/s1/run.log").write_text("noise\n")
+    big.artver("add", "data")
+    assert "nfiles: 361" in (big.root / "data.artver").read_text()  # 360 + the rules file
+    assert "up to date" in big.artver("status").output
+    (big.root / "data/d5/s0/f0.txt").write_text("changed\n")
+    (big.root / "data/d0/s2/other.log").write_text("more noise\n")
+    shown = big.artver("status").output
+    assert "modified: data/d5/s0/f0.txt" in shown and "other.log" not in shown

@@ -187,7 +187,9 @@ def take(
         found = _big(repo, path, shown, base, big)
         if found is not None:
             return found
-        kind, files, ignore = scan(repo, path, shown)
+        kind, files, ignore = scan(repo, path, shown)  # listed whole after all
+        if check_names is not None:
+            check_names("", [f.rel for f in files])
     hasher = FileHasher(repo.state, repo.config.jobs, repo.progress)
     if kind == "file":
         oids = hasher.oids(files, lambda f: base, None, on_miss, display=lambda f: shown)
