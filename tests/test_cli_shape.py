@@ -9,9 +9,10 @@ from tests.conftest import run_artver
 
 
 def test_shell_completion_script_and_answers(tmp_path):
-    # Typer finds the shell from the process tree: run it from bash, whatever runs the tests.
+    # Typer finds the shell from the process tree: run it under bash, whatever runs the tests
+    # (two commands, so that bash waits instead of exec-ing artver in its place).
     shown = subprocess.run(
-        ["bash", "-c", f"'{sys.executable}' -m artver --show-completion"],
+        ["bash", "-c", f"'{sys.executable}' -m artver --show-completion; exit $?"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
