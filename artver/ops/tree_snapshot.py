@@ -129,7 +129,7 @@ def take_big(
     known: dict[str, SubTree] = {}  # object dir -> its entry in its parent
     todo: list[str] = []
     for rel in objects:
-        fp, nfiles, size, _ = prints[rel]
+        fp = prints[rel][0]
         row = saved.get(f"{base}/{rel}") if rel else None
         if (
             row is not None
@@ -153,12 +153,12 @@ def take_big(
     hasher = FileHasher(state, repo.config.jobs, repo.progress)
     rows: list[tuple[str, SavedTree, int]] = []
     read = 0
-    root_oid = ""
+    root = SavedTree("", "", 0, 0)  # the root's, once built (it comes last)
     batch: list[str] = []
     batch_files = 0
 
     def flush() -> None:
-        nonlocal read, root_oid, batch, batch_files
+        nonlocal read, root, batch, batch_files
         listed: dict[str, list[WsFile]] = {}
         files: list[WsFile] = []
         lookups: dict[str, tuple[int, int, int, str]] = {}
@@ -189,17 +189,19 @@ def take_big(
             ]
             subtrees = [known[child] for child in children.get(rel, ())]
             node = Manifest.node(entries, subtrees)
+            fp, nfiles, _, newest = prints[rel]
+            if node.nfiles != nfiles:  # the tree changed between the stat pass and the listing
+                raise PathError(shown, "changed while artver was reading it; run the command again")
             oid = odb.add_manifest(node)
             if ingest is not None:
                 state.mark_complete(oid)
-            fp, nfiles, size, newest = prints[rel]
-            if node.nfiles != nfiles:  # the tree changed between the stat pass and the listing
-                raise PathError(shown, "changed while artver was reading it; run the command again")
+            # Totals from what was listed and hashed (a file may have grown since its stat).
+            saving = SavedTree(fp, oid, node.nfiles, node.size)
             if rel:
-                known[rel] = SubTree(rel.rpartition("/")[2], oid, size, nfiles)
-                rows.append((f"{base}/{rel}", SavedTree(fp, oid, nfiles, size), newest))
+                known[rel] = SubTree(rel.rpartition("/")[2], oid, node.size, node.nfiles)
+                rows.append((f"{base}/{rel}", saving, newest))
             else:
-                root_oid = oid
+                root = saving
         batch, batch_files = [], 0
 
     for rel in todo:
@@ -210,9 +212,8 @@ def take_big(
     if batch:
         flush()
     state.save_subtrees(rows)
-    _, nfiles, size, newest = prints[""]
-    state.save_tree(base, SavedTree(fingerprint, root_oid, nfiles, size), newest)
-    return BigTree(root_oid, nfiles, size, len(todo), read)
+    state.save_tree(base, root._replace(fingerprint=fingerprint), prints[""][3])
+    return BigTree(root.oid, root.nfiles, root.size, len(todo), read)
 
 
 def _list_node(
